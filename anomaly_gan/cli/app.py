@@ -1,0 +1,51 @@
+"""The typer app and the few helpers every command shares (errors, console, progress)."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+app = typer.Typer(
+    help="Find defects in RGB-D scans with a DCGAN trained on good parts only.\n\n"
+    "Typical use: `anomaly-gan train --shape sphere --wgan`, then `anomaly-gan detect scans/`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one clear line to stderr and return the Exit to raise."""
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    errors.print(f"[yellow]skipped:[/] {message}", highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None):
+    """A rich progress bar (quiet when stdout is not a terminal, e.g. in CI logs)."""
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}")]
+    with Progress(*columns, console=console, disable=not sys.stdout.isatty()) as progress:
+        task = progress.add_task(description, total=total, status="")
+
+        def advance(n: int = 1, status: str = "") -> None:
+            progress.update(task, advance=n, status=status)
+
+        yield advance

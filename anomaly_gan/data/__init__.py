@@ -1,0 +1,1 @@
+"""Reading, writing, preprocessing and synthesising RGB-D scans."""

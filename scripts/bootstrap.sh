@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Set up anomaly-gan on a fresh machine, then run the demo or the tests.
+#   bash scripts/bootstrap.sh demo   # synthesise scans, train a small model, detect, write a report
+#   bash scripts/bootstrap.sh test   # the test suite (what CI runs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-demo}"
+venv="${VENV:-.venv}"
+
+# open3d needs the system library libusb-1.0.
+if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && apt-get install -y -qq libusb-1.0-0) >/dev/null
+  else
+    echo "open3d needs libusb-1.0; run: sudo apt-get install -y libusb-1.0-0" >&2
+    exit 2
+  fi
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+if ! "$venv/bin/python" -c "import torch, torchvision" 2>/dev/null; then
+  "$venv/bin/pip" install -q torch==2.14.1 torchvision==0.29.1 2>&1 | grep -v '^WARNING: Location' || true
+fi
+"$venv/bin/pip" install -q -e ".[dev]" 2>&1 | grep -v '^WARNING: Location' || true
+export PATH="$PWD/$venv/bin:$PATH"
+
+case "$what" in
+  test)
+    exec python -m pytest
+    ;;
+  demo)
+    exec python -m anomaly_gan.demo
+    ;;
+  *)
+    echo "usage: bash scripts/bootstrap.sh demo|test" >&2
+    exit 2
+    ;;
+esac
