@@ -36,3 +36,33 @@ def scan() -> Scan:
 @pytest.fixture
 def tmp(tmp_path: Path) -> Path:
     return tmp_path
+
+
+def tiny_config(tmp: Path, **overrides):
+    """A training run of a few seconds: tiny networks, few steps, small synthetic class."""
+    from anomaly_gan.config import TrainConfig
+    from anomaly_gan.detect.invert import InvertSettings
+
+    settings = dict(name="sphere", data=tmp / "data", out=tmp / "models", steps=12, encoder_steps=6,
+                    batch_size=8, width=4, latent=8, val_block=8, val_every=4, min_scans=16,
+                    checkpoint_every=4, sample_every=6, device="cpu",
+                    invert=InvertSettings(restarts=1, steps=3))
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def write_class(root: Path, shape: str = "sphere", count: int = 40, seed: int = 0) -> Path:
+    from anomaly_gan.data.synth_sets import synthesise
+
+    list(synthesise(root / shape, shape, count, seed=seed, workers=1))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny trained bundle shared by the detection tests."""
+    from anomaly_gan.train.run import train
+
+    tmp = tmp_path_factory.mktemp("bundle")
+    write_class(tmp / "data")
+    return train(tiny_config(tmp), lambda *a: None)

@@ -1,6 +1,11 @@
 """The `anomaly-gan` command: one module per group of verbs, all registered on one typer app."""
 
-from anomaly_gan.cli import data_commands  # noqa: F401  (registers the verbs)
+from anomaly_gan.cli import (  # noqa: F401  (importing registers the verbs)
+    data_commands,
+    detect_command,
+    report_commands,
+    train_command,
+)
 from anomaly_gan.cli.app import app
 
 __all__ = ["app"]

@@ -38,11 +38,18 @@ def warn(message: str) -> None:
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None):
-    """A rich progress bar (quiet when stdout is not a terminal, e.g. in CI logs)."""
+def progress_display():
+    """Rich progress with ETA and a status field (quiet when stdout is not a terminal, e.g. CI)."""
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}")]
     with Progress(*columns, console=console, disable=not sys.stdout.isatty()) as progress:
+        yield progress
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None):
+    """One progress bar; yields advance(n=1, status="")."""
+    with progress_display() as progress:
         task = progress.add_task(description, total=total, status="")
 
         def advance(n: int = 1, status: str = "") -> None:

@@ -40,10 +40,10 @@ def synth(
     out: Annotated[Path, typer.Argument(help="Folder to write; becomes a class root (OUT/<shape>/...).")],
     shape: Annotated[list[str], typer.Option(help=f"Shape(s) to render: {', '.join(SHAPES)}.")] = ["sphere"],  # noqa: B006
     count: Annotated[int, typer.Option(min=1, help="Scans per shape.")] = 300,
-    defect_rate: Annotated[float | None, typer.Option(  # noqa: UP007
+    defect_rate: Annotated[float | None, typer.Option(
         min=0.0, max=1.0, help="Fraction of scans with a defect; >0 writes an MVTec-style "
         "test tree (test/good, test/<defect> with gt/ masks). Default 0, or 0.5 with --from.")] = None,
-    from_: Annotated[Path | None, typer.Option("--from", help="Inject defects into these real "  # noqa: UP007
+    from_: Annotated[Path | None, typer.Option("--from", help="Inject defects into these real "
                                                   "good scans (any layout) instead of rendering.")] = None,
     seed: Annotated[int, typer.Option(help="Same seed, same scans.")] = 0,
     force: Annotated[bool, typer.Option(help="Replace OUT (or OUT/<shape>) if it exists.")] = False,
@@ -85,7 +85,7 @@ def preprocess(
     far: Annotated[float, typer.Option(help="Farthest depth kept, mm.")] = 2000.0,
     margin: Annotated[float, typer.Option(help="Crop margin, fraction of the object size.")] = 0.75,
     size: Annotated[int, typer.Option(help="Output image size.")] = 64,
-    intrinsics: Annotated[str | None, typer.Option(help="Camera 'width,height,fx,fy,cx,cy' "  # noqa: UP007
+    intrinsics: Annotated[str | None, typer.Option(help="Camera 'width,height,fx,fy,cx,cy' "
                                                       "(default: 60-degree Kinect-like).")] = None,
     force: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
 ) -> None:

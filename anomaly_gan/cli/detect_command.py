@@ -1,0 +1,122 @@
+"""`anomaly-gan detect`."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from anomaly_gan.bundle import BundleError, load_bundle
+from anomaly_gan.cli.app import app, console, errors, fail, progress_bar, warn
+from anomaly_gan.data.layouts import find_scans
+from anomaly_gan.data.scan import ScanError
+from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.invert import MODES
+from anomaly_gan.detect.pipeline import DetectRun
+from anomaly_gan.detect.pipeline import detect as run_detect
+from anomaly_gan.device import resolve_device
+from anomaly_gan.fsutil import OutputExistsError, prepare_output_dir
+from anomaly_gan.report.html import render_report
+
+MODELS = Path("models")
+
+
+def bundle_paths(model: Path | None, models: Path | None) -> list[Path]:
+    """--model, else every bundle under --models (default models/)."""
+    if model is not None:
+        return [model]
+    root = models or MODELS
+    found = sorted(p.parent for p in root.glob("*/model.json")) if root.is_dir() else []
+    if not found:
+        raise fail(f"no trained model bundle in {root}/; train one first, e.g. "
+                   "`anomaly-gan train --shape sphere --wgan`, or pass --model")
+    return found
+
+
+def summary_table(run: DetectRun, detectors: list[Detector], out: Console) -> None:
+    for d in detectors:
+        out.print(f"model [bold]{d.label}[/] threshold {d.threshold:.3f}: {d.threshold_origin}")
+    table = Table(title=f"{len(run.records)} scans, {run.anomalous} anomalous, "
+                        f"{len(run.unreadable)} unreadable - most anomalous first")
+    for column in ("scan", "class", "score", "threshold", "verdict"):
+        table.add_column(column, justify="right" if column in ("score", "threshold") else "left")
+    for r in sorted(run.records, key=lambda r: r["score"], reverse=True)[:10]:
+        verdict = "[red]ANOMALOUS[/]" if r["anomalous"] else "[green]good[/]"
+        table.add_row(r["scan"], r["class"], f"{r['score']:.3f}", f"{r['threshold']:.3f}", verdict)
+    out.print(table)
+    out.print(f"results: {run.out / 'results.csv'}, {run.out / 'results.json'}; panels in {run.out / 'maps'}")
+
+
+@app.command()
+def detect(
+    paths: Annotated[list[Path], typer.Argument(help="Folders (any layout) or single scan files.")],
+    model: Annotated[Path | None, typer.Option(help="A bundle folder, e.g. models/sphere-wgan-gp.")] = None,
+    models: Annotated[Path | None, typer.Option(help="Score against every bundle in this folder "
+                                                   "and report the best-matching class.")] = None,
+    mode: Annotated[str, typer.Option(help="fast (encoder only), refine (encoder + latent search) "
+                                           "or seed (the publication's search).")] = "refine",
+    out: Annotated[Path | None, typer.Option(help="Output folder (default reports/detect/<time>).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Also print the records as JSON on stdout.")] = False,
+    save_maps: Annotated[bool, typer.Option(help="Save float anomaly maps as .npy.")] = False,
+    threshold: Annotated[float | None, typer.Option(help="Raw score threshold.")] = None,
+    far: Annotated[float | None, typer.Option(min=0.0, max=0.5, help="Re-derive the threshold for "
+                                                 "this false-alarm rate on the bundle's good scans.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    fail_on_anomaly: Annotated[bool, typer.Option(help="Exit 1 when any scan is anomalous.")] = False,
+    force: Annotated[bool, typer.Option(help="Write into an existing non-empty --out.")] = False,
+) -> None:
+    """Score scans against trained bundles, flag anomalies, draw where they are, write a report."""
+    if mode not in MODES:
+        raise fail(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    if threshold is not None and far is not None:
+        raise fail("give --threshold or --far, not both")
+    try:
+        torch_device = resolve_device(device)
+        options = DetectOptions(mode, batch_size, threshold, far)
+        detectors = [Detector(load_bundle(p, torch_device), options, torch_device)
+                     for p in bundle_paths(model, models)]
+    except (BundleError, ValueError) as e:
+        raise fail(str(e)) from None
+    refs, problems = [], []
+    for path in paths:
+        try:
+            found = find_scans(path)
+        except ScanError as e:
+            problems.append(str(e))
+            continue
+        refs += found.refs
+        problems += found.skipped
+    if not refs:
+        for line in problems[:-1]:
+            warn(line)
+        raise fail(problems[-1] if problems else "no scans given")
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        folder = prepare_output_dir(out or Path("reports/detect") / stamp, force)
+    except OutputExistsError as e:
+        raise fail(str(e)) from None
+    run = DetectRun(folder, unreadable=problems)
+    report_console = errors if json_out else console
+    try:
+        with progress_bar(f"detect ({mode})", len(refs)) as advance:
+            run_detect(refs, detectors, run, save_maps, advance)
+    except KeyboardInterrupt:
+        report_console.print(f"[yellow]interrupted: {len(run.records)} scans scored, results kept in {folder}")
+        raise typer.Exit(130) from None
+    for line in run.unreadable:
+        warn(line)
+    summary_table(run, detectors, report_console)
+    report_console.print(f"report: {render_report(folder)}")
+    if json_out:
+        sys.stdout.write(json.dumps(run.records, indent=2) + "\n")
+    if run.unreadable:
+        raise typer.Exit(2)
+    if fail_on_anomaly and run.anomalous:
+        raise typer.Exit(1)

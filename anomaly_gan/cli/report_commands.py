@@ -1,0 +1,121 @@
+"""`anomaly-gan evaluate`, `report` and `view`."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from anomaly_gan.bundle import BundleError, load_bundle
+from anomaly_gan.cli.app import app, console, fail, progress_bar, warn
+from anomaly_gan.data.scan import ScanError
+from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.invert import MODES
+from anomaly_gan.device import resolve_device
+from anomaly_gan.fsutil import OutputExistsError, prepare_output_dir
+from anomaly_gan.report.evaluate import evaluate as run_evaluate
+from anomaly_gan.report.evaluate import labelled_refs
+from anomaly_gan.report.html import render_report
+
+
+def _detector(model: Path, mode: str, device: str, far: float | None = None) -> Detector:
+    if mode not in MODES:
+        raise fail(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    try:
+        torch_device = resolve_device(device)
+        return Detector(load_bundle(model, torch_device), DetectOptions(mode, far=far), torch_device)
+    except (BundleError, ValueError) as e:
+        raise fail(str(e)) from None
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Option(help="The bundle to evaluate.")],
+    root: Annotated[Path | None, typer.Argument(help="MVTec-style root (test/good, test/<defect>, gt/) "
+                                                   "or, with --normal-class, a class root.")] = None,
+    normal: Annotated[Path | None, typer.Option(help="Folder of normal scans.")] = None,
+    anomalous: Annotated[list[Path] | None, typer.Option(help="Folder(s) of anomalous scans.")] = None,
+    normal_class: Annotated[str | None, typer.Option(help="With a class root: this class is normal, "
+                                                        "all others anomalous.")] = None,
+    mode: Annotated[str, typer.Option(help="fast, refine or seed.")] = "refine",
+    far: Annotated[float | None, typer.Option(min=0.0, max=0.5, help="Threshold for this false-alarm "
+                                                 "rate instead of the bundle's.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default reports/eval/<time>).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    force: Annotated[bool, typer.Option(help="Write into an existing non-empty --out.")] = False,
+) -> None:
+    """Measure a bundle on labelled scans: ROC/AUROC, PR/AP, F1, thresholds, pixel AUROC, AU-PRO."""
+    detector = _detector(model, mode, device, far)
+    try:
+        refs = labelled_refs(root, normal, anomalous or [], normal_class)
+    except ScanError as e:
+        raise fail(str(e)) from None
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        folder = prepare_output_dir(out or Path("reports/eval") / stamp, force)
+    except OutputExistsError as e:
+        raise fail(str(e)) from None
+    with progress_bar(f"evaluate ({mode})", len(refs)) as advance:
+        metrics, run = run_evaluate(refs, detector, folder, advance)
+    for line in run.unreadable:
+        warn(line)
+    report = render_report(folder)
+    table = Table(title=f"{detector.label} on {metrics['normal']} normal + {metrics['anomalous']} anomalous scans")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    at = metrics["at_threshold"]
+    for name, value in (("AUROC", metrics["auroc"]), ("average precision", metrics["average_precision"]),
+                        ("F1 max", metrics["f1_max"]), ("pixel AUROC", metrics["pixel_auroc"]),
+                        ("AU-PRO (FPR 0.3)", metrics["au_pro_0.3"]), ("accuracy at threshold", at["accuracy"]),
+                        ("TPR at threshold", at["tpr"]), ("TNR at threshold", at["tnr"]),
+                        *((f"AUROC {k}", v) for k, v in metrics["auroc_by_label"].items())):
+        table.add_row(name, "n/a" if value is None else f"{value:.3f}")
+    console.print(table)
+    console.print(f"threshold {detector.threshold:.3f}: {detector.threshold_origin}")
+    console.print(f"metrics: {folder / 'metrics.json'}; report: {report}")
+    if run.unreadable:
+        raise typer.Exit(2)
+
+
+@app.command()
+def report(results: Annotated[Path, typer.Argument(help="A detect or evaluate output folder.")]) -> None:
+    """Re-render report.html from a results folder's results.json (and metrics.json)."""
+    if not (results / "results.json").is_file():
+        raise fail(f"{results}: no results.json (run detect or evaluate first)")
+    console.print(f"report: {render_report(results)}")
+
+
+@app.command()
+def view(
+    scan: Annotated[Path, typer.Argument(help="One scan: its colour file, .npz/.npy or .ply/.pcd.")],
+    out: Annotated[Path, typer.Option(help="Point cloud to write (.ply or .pcd).")],
+    model: Annotated[Path | None, typer.Option(help="Paint the anomaly map of this bundle.")] = None,
+    mode: Annotated[str, typer.Option(help="fast, refine or seed.")] = "refine",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    force: Annotated[bool, typer.Option(help="Overwrite OUT.")] = False,
+) -> None:
+    """Write a coloured 3-D point cloud of a scan, coloured by its anomaly map with --model."""
+    from anomaly_gan.data.layouts import find_scans, load_scan
+    from anomaly_gan.report.view import scan_cloud, write_cloud
+
+    if out.exists() and not force:
+        raise fail(f"{out}: already exists (use --force)")
+    try:
+        refs = find_scans(scan).refs
+        match = [r for r in refs if r.source == scan] or refs[:1]
+        loaded = load_scan(match[0])
+    except ScanError as e:
+        raise fail(str(e)) from None
+    if model is None:
+        cloud = scan_cloud(loaded)
+    else:
+        detector = _detector(model, mode, device)
+        _, scored, scores = detector.score([loaded], 0)
+        cloud = scan_cloud(loaded, scored.maps[0], detector.map_scale)
+        verdict = "ANOMALOUS" if scores[0] >= detector.threshold else "good"
+        console.print(f"score {scores[0]:.3f} (threshold {detector.threshold:.3f}): {verdict}")
+    write_cloud(cloud, out)
+    console.print(f"wrote {len(cloud.points)} points to {out}")

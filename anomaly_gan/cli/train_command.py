@@ -1,0 +1,80 @@
+"""`anomaly-gan train`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from anomaly_gan.cli.app import app, console, fail, progress_display, warn
+from anomaly_gan.config import TrainConfig
+from anomaly_gan.train.data import TrainingError
+from anomaly_gan.train.objectives import OBJECTIVES
+from anomaly_gan.train.run import TrainingInterrupted
+from anomaly_gan.train.run import train as run_training
+
+DEFAULTS = TrainConfig(name="")
+
+
+class _Progress:
+    """Maps training phases onto one rich progress display with live losses."""
+
+    KEYS = ("d_loss", "g_loss", "d_x", "d_g_z", "wasserstein", "e_loss")
+
+    def __init__(self, progress) -> None:
+        self.progress, self.tasks = progress, {}
+
+    def __call__(self, phase: str, total: int, row: dict) -> None:
+        if phase == "skipped":
+            warn(row["message"])
+            return
+        if phase not in self.tasks:
+            label = {"synth": "synthesising", "gan": "GAN", "encoder": "encoder", "calibrate": "calibrating"}[phase]
+            self.tasks[phase] = self.progress.add_task(label, total=total, status="")
+        status = "  ".join(f"{k} {row[k]:.3f}" for k in self.KEYS if k in row)
+        if "mode" in row:
+            status = row["mode"]
+        self.progress.update(self.tasks[phase], advance=1, status=status)
+
+
+@app.command()
+def train(
+    shape: Annotated[str, typer.Option(help="Class name (sphere, cylinder, rectangle or your own).")],
+    data: Annotated[Path | None, typer.Option(help="Class root (ROOT/<shape>/...) or class folder, any "
+                                                 "layout. Default: built-in synthetic scans.")] = None,
+    objective: Annotated[str, typer.Option(help=f"One of {', '.join(OBJECTIVES)}.")] = DEFAULTS.objective,
+    wgan: Annotated[bool, typer.Option("--wgan", help="Same as --objective wgan-gp.")] = False,
+    steps: Annotated[int, typer.Option(min=1, help="Generator updates.")] = DEFAULTS.steps,
+    encoder_steps: Annotated[int, typer.Option(min=1, help="Encoder (izi_f) updates.")] = DEFAULTS.encoder_steps,
+    batch_size: Annotated[int, typer.Option(min=2)] = DEFAULTS.batch_size,
+    width: Annotated[int, typer.Option(min=4, help="Base channel count of the networks.")] = DEFAULTS.width,
+    augment: Annotated[bool, typer.Option(help="DiffAugment on real and fake.")] = DEFAULTS.augment,
+    ema: Annotated[float, typer.Option(min=0.0, max=0.99999, help="Generator EMA decay (0 = off).")] = DEFAULTS.ema,
+    far: Annotated[float, typer.Option(min=0.0, max=0.5, help="False-alarm rate for the threshold.")] = DEFAULTS.far,
+    out: Annotated[Path, typer.Option(help="Bundles go to OUT/<shape>-<objective>/.")] = DEFAULTS.out,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = DEFAULTS.device,
+    seed: Annotated[int, typer.Option()] = DEFAULTS.seed,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
+    force: Annotated[bool, typer.Option(help="Replace an existing bundle or interrupted run.")] = False,
+) -> None:
+    """Learn what good scans of one class look like; write a model bundle detect can use."""
+    config = TrainConfig(name=shape, objective="wgan-gp" if wgan else objective, data=data, out=out,
+                         steps=steps, batch_size=batch_size, width=width, augment=augment, ema=ema,
+                         encoder_steps=encoder_steps, far=far, seed=seed, device=device)
+    try:
+        with progress_display() as progress:
+            folder = run_training(config, _Progress(progress), resume=resume, force=force)
+    except (TrainingError, ValueError) as e:
+        raise fail(str(e)) from None
+    except TrainingInterrupted as e:
+        console.print(f"[yellow]{e}[/]; continue with the same command and --resume")
+        raise typer.Exit(130) from None
+    meta = json.loads((folder / "model.json").read_text())
+    t = meta["training"]
+    console.print(f"bundle written to [bold]{folder}[/] ({t['train_scans']} training scans, "
+                  f"{t['validation_scans']} held out, {t['seconds'] / 60:.1f} min on {t['device']})")
+    refine = meta["calibration"]["refine"]
+    console.print(f"threshold (refine mode): {refine['threshold']:.3f} for a {refine['far']:.0%} false-alarm "
+                  f"rate on held-out good scans; plots and samples in {folder}")

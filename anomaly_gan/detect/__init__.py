@@ -1,0 +1,1 @@
+"""Detection: latent inversion, scoring and calibration, and the batch pipeline."""

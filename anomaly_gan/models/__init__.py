@@ -1,0 +1,1 @@
+"""The networks: DCGAN generator, critic and encoder."""

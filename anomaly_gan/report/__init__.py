@@ -1,0 +1,1 @@
+"""Images, plots, metrics and HTML reports."""

@@ -1,0 +1,95 @@
+"""`evaluate`: score labelled scans, then measure how well normal and anomalous separate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from anomaly_gan.data.layouts import ScanRef, find_classes, find_scans
+from anomaly_gan.data.readers import read_mask
+from anomaly_gan.data.scan import ScanError
+from anomaly_gan.detect.detector import Detector
+from anomaly_gan.detect.pipeline import DetectRun, detect
+from anomaly_gan.fsutil import atomic_write_bytes, atomic_write_json
+from anomaly_gan.report import plots
+from anomaly_gan.report.metrics import au_pro, auroc_by_label, image_metrics, pixel_auroc
+
+NORMAL = "good"
+
+
+def labelled_refs(root: Path | None, normal: Path | None, anomalous: list[Path],
+                  normal_class: str | None) -> list[ScanRef]:
+    """Scans with label 'good' (normal) or a defect/class name (anomalous)."""
+    if root is not None and normal_class is not None:
+        classes = find_classes(root)
+        if normal_class not in classes:
+            raise ScanError(f"{root}: no class {normal_class!r} (found {', '.join(classes)})")
+        refs = []
+        for name, folder in classes.items():
+            label = NORMAL if name == normal_class else name
+            refs += [replace(r, label=label) for r in find_scans(folder).refs]
+        return refs
+    if root is not None:
+        refs = find_scans(root).refs
+        if not any(r.label != NORMAL for r in refs):
+            raise ScanError(f"{root}: no anomalous scans (expected test/<defect>/ folders beside test/good/, "
+                            "or use --normal-class with a class root)")
+        return refs
+    if normal is None or not anomalous:
+        raise ScanError("give ROOT, or --normal DIR with at least one --anomalous DIR")
+    refs = [replace(r, label=NORMAL) for r in find_scans(normal).refs]
+    for folder in anomalous:
+        refs += [r if r.label != NORMAL else replace(r, label=folder.name) for r in find_scans(folder).refs]
+    return refs
+
+
+def _masks(records: list[dict], refs: list[ScanRef], out: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ground-truth masks and maps of scans that have one (normal scans: empty masks)."""
+    by_source = {str(r.source): r for r in refs}
+    masks, maps = [], []
+    for record in records:
+        ref = by_source[record["scan"]]
+        if record["label"] == NORMAL:
+            mask = np.zeros((size, size), bool)
+        elif ref.gt is not None:
+            mask = read_mask(ref.gt)
+            if mask.shape != (size, size):
+                import cv2
+                mask = cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST) > 0
+        else:
+            continue
+        masks.append(mask)
+        maps.append(np.load(out / record["map_npy"]))
+    return np.array(masks), np.array(maps)
+
+
+def evaluate(refs: list[ScanRef], detector: Detector, out: Path,
+             on_batch: Callable[[int], None] = lambda n: None) -> tuple[dict, DetectRun]:
+    """Writes records, panels, maps, figures and metrics.json into `out`; returns the metrics."""
+    run = detect(refs, [detector], DetectRun(out), save_maps=True, on_batch=on_batch)
+    records = run.records
+    labels = np.array([r["label"] != NORMAL for r in records], int)
+    scores = np.array([r["score"] for r in records])
+    metrics = image_metrics(labels, scores, detector.threshold)
+    metrics["auroc_by_label"] = auroc_by_label([r["label"] for r in records], scores, NORMAL)
+    masks, maps = _masks(records, refs, out, detector.bundle.net.image_size)
+    has_defect_masks = bool(len(masks)) and masks.any()
+    metrics["pixel_auroc"] = pixel_auroc(masks, maps) if has_defect_masks else None
+    metrics["au_pro_0.3"] = au_pro(masks, maps) if has_defect_masks else None
+    metrics["model"] = str(detector.bundle.path)
+    metrics["mode"] = detector.options.mode
+    metrics["threshold_origin"] = detector.threshold_origin
+    metrics["unreadable"] = run.unreadable
+    normal, anomalous = scores[labels == 0], scores[labels == 1]
+    figures = {"roc.png": plots.roc_figure({detector.label: metrics}),
+               "pr.png": plots.pr_figure(metrics),
+               "histogram.png": plots.histogram_figure(normal, anomalous, detector.threshold)}
+    if len(records) > 1:
+        figures["threshold_sweep.png"] = plots.threshold_sweep_figure(labels, scores, detector.threshold)
+    for name, data in figures.items():
+        atomic_write_bytes(out / name, data)
+    atomic_write_json(out / "metrics.json", metrics)
+    return metrics, run

@@ -1,0 +1,128 @@
+"""One self-contained HTML batch inspection report: images inline, no network, no external JS.
+
+Rendered only from what detect/evaluate wrote (results.json, metrics.json, figures, panels), so
+`anomaly-gan report DIR` reproduces it from an archived results folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import json
+from pathlib import Path
+
+import cv2
+
+from anomaly_gan.fsutil import atomic_write_text
+
+FIGURES = (("roc.png", "ROC"), ("pr.png", "Precision-recall"), ("histogram.png", "Score distributions"),
+           ("threshold_sweep.png", "Trade-off against threshold"))
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:24px;color:#222}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:24px 0 8px}
+.meta{color:#555;font-size:13px} .meta td{padding:1px 12px 1px 0}
+.cards{display:flex;gap:12px;flex-wrap:wrap;margin:12px 0}
+.card{border:1px solid #ddd;border-radius:6px;padding:8px 14px;min-width:110px}
+.card b{display:block;font-size:20px} .card span{font-size:12px;color:#666}
+table.scans{border-collapse:collapse;width:100%;font-size:13px}
+table.scans th,table.scans td{border-bottom:1px solid #eee;padding:4px 6px;text-align:left;vertical-align:middle}
+table.scans td.num{text-align:right;font-variant-numeric:tabular-nums}
+img.panel{height:64px;image-rendering:pixelated;cursor:zoom-in}
+.bad{color:#b00020;font-weight:600} .ok{color:#1b5e20}
+.figs img{width:420px;max-width:48%;margin:4px}
+.metrics td{padding:2px 14px 2px 0;font-size:13px}
+#lightbox{display:none;position:fixed;inset:0;background:rgba(0,0,0,.85);align-items:center;justify-content:center;flex-direction:column}
+#lightbox img{width:90vw;image-rendering:pixelated} #lightbox p{color:#fff;font-size:13px}
+.legend{font-size:12px;color:#555}
+@media print{.controls,#lightbox{display:none!important} tr{page-break-inside:avoid} img.panel{height:48px}}
+"""
+
+SCRIPT = """
+function onlyBad(on){document.querySelectorAll('tr.scan').forEach(
+  r=>{r.style.display=(on&&r.dataset.bad!=='1')?'none':''})}
+function zoom(img){const b=document.getElementById('lightbox');b.querySelector('img').src=img.src;
+b.querySelector('p').textContent=img.alt;b.style.display='flex'}
+"""
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _thumbnail(path: Path) -> str:
+    """Panels are stored 3x enlarged; the report embeds them at 1x and enlarges with CSS."""
+    image = cv2.imread(str(path))
+    if image is None:
+        return ""
+    small = cv2.resize(image, (image.shape[1] // 3, image.shape[0] // 3), interpolation=cv2.INTER_NEAREST)
+    return _data_uri(cv2.imencode(".png", small)[1].tobytes())
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3f}" if isinstance(value, float) else html.escape(str(value))
+
+
+def _metrics_section(metrics: dict, folder: Path) -> str:
+    rows = [("AUROC", metrics.get("auroc")), ("average precision", metrics.get("average_precision")),
+            ("F1 max", metrics.get("f1_max")), ("threshold at F1 max", metrics.get("f1_threshold")),
+            ("Youden J threshold", metrics.get("youden_threshold")),
+            ("pixel AUROC", metrics.get("pixel_auroc")), ("AU-PRO (FPR 0.3)", metrics.get("au_pro_0.3"))]
+    at = metrics["at_threshold"]
+    rows += [(f"{k} at threshold", at[k]) for k in ("accuracy", "tpr", "tnr", "far")]
+    c = at["confusion"]
+    rows.append(("confusion (tn fp / fn tp)", f"{c['tn']} {c['fp']} / {c['fn']} {c['tp']}"))
+    rows += [(f"AUROC {label} vs good", value) for label, value in metrics.get("auroc_by_label", {}).items()]
+    table = "".join(f"<tr><td>{html.escape(k)}</td><td><b>{_fmt(v)}</b></td></tr>" for k, v in rows)
+    figures = "".join(f'<img src="{_data_uri((folder / name).read_bytes())}" alt="{title}">'
+                      for name, title in FIGURES if (folder / name).exists())
+    return f'<h2>Evaluation</h2><table class="metrics">{table}</table><div class="figs">{figures}</div>'
+
+
+def render_report(folder: Path) -> Path:
+    results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    metrics_path = folder / "metrics.json"
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else None
+    records = sorted(results["records"], key=lambda r: r["score"], reverse=True)
+    models = "".join(
+        f"<tr><td>model</td><td>{html.escape(m['model'])} ({html.escape(m['objective'])})</td></tr>"
+        f"<tr><td>threshold</td><td>{m['threshold']:.3f}: {html.escape(m['threshold_origin'])}</td></tr>"
+        for m in results["models"])
+    stamp = datetime.datetime.fromtimestamp((folder / "results.json").stat().st_mtime).strftime("%Y-%m-%d %H:%M")
+    labelled = metrics is not None
+    rows = []
+    for rank, r in enumerate(records, 1):
+        verdict = '<span class="bad">ANOMALOUS</span>' if r["anomalous"] else '<span class="ok">good</span>'
+        alt = html.escape(f"{r['scan']}  score {r['score']:.3f}")
+        label = f"<td>{html.escape(r['label'])}</td>" if labelled else ""
+        rows.append(
+            f'<tr class="scan" data-bad="{int(r["anomalous"])}"><td class="num">{rank}</td>'
+            f'<td><img class="panel" src="{_thumbnail(folder / r["map"])}" alt="{alt}" onclick="zoom(this)"></td>'
+            f'<td>{html.escape(r["scan"])}</td>{label}<td>{html.escape(r["class"])}</td>'
+            f'<td class="num">{r["score"]:.3f}</td><td class="num">{r["threshold"]:.3f}</td><td>{verdict}</td></tr>')
+    cards = [("scans", results["scans"]), ("anomalous", results["anomalous"]),
+             ("unreadable", len(results["unreadable"])), ("mode", results["mode"])]
+    if labelled and metrics.get("auroc") is not None:
+        cards.append(("AUROC", f"{metrics['auroc']:.3f}"))
+    page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>anomaly-gan {"evaluation" if labelled else "inspection"} report</title><style>{STYLE}</style>
+<script>{SCRIPT}</script></head><body>
+<h1>anomaly-gan {"evaluation" if labelled else "batch inspection"} report</h1>
+<table class="meta">{models}<tr><td>written</td><td>{stamp}</td></tr></table>
+<div class="cards">{"".join(f"<div class='card'><b>{_fmt(v)}</b><span>{k}</span></div>" for k, v in cards)}</div>
+{_metrics_section(metrics, folder) if labelled else ""}
+<h2>Scans, most anomalous first</h2>
+<p class="legend">Each picture: colour | depth | reconstructed colour | reconstructed depth | anomaly map over
+the colour image (brighter = more anomalous). Click a picture to enlarge it.</p>
+<div class="controls"><label><input type="checkbox" onchange="onlyBad(this.checked)"> anomalous only</label></div>
+<table class="scans"><tr><th>#</th><th>scan</th><th>file</th>{"<th>label</th>" if labelled else ""}
+<th>class</th><th>score</th><th>threshold</th><th>verdict</th></tr>{"".join(rows)}</table>
+{"".join(f"<p class='bad'>unreadable: {html.escape(u)}</p>" for u in results["unreadable"])}
+<div id="lightbox" onclick="this.style.display='none'"><img alt=""><p></p></div>
+</body></html>"""
+    path = folder / "report.html"
+    atomic_write_text(path, page)
+    return path

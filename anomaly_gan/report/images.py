@@ -1,0 +1,57 @@
+"""Turn network tensors and anomaly maps into pictures a person can read."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from anomaly_gan.data.tensor import MISSING, VALID_BOTTOM, VALID_TOP
+
+
+def colour_image(array: np.ndarray) -> np.ndarray:
+    """(4, H, W) in [-1, 1] -> (H, W, 3) uint8 RGB."""
+    return np.clip((array[:3].transpose(1, 2, 0) + 1) * 127.5, 0, 255).round().astype(np.uint8)
+
+
+def depth_image(array: np.ndarray) -> np.ndarray:
+    """Depth channel as a viridis picture (near = yellow), missing depth black."""
+    d = array[3]
+    level = np.clip((d - VALID_BOTTOM) / (VALID_TOP - VALID_BOTTOM), 0, 1)
+    bgr = cv2.applyColorMap((level * 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS)
+    bgr[d < (VALID_BOTTOM + MISSING) / 2] = 0
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def heat_overlay(rgb: np.ndarray, amap: np.ndarray, vmax: float) -> np.ndarray:
+    """Anomaly map in 'inferno' over a dimmed colour image; vmax sets full heat."""
+    level = np.clip(amap / max(vmax, 1e-8), 0, 1)
+    heat = cv2.cvtColor(cv2.applyColorMap((level * 255).astype(np.uint8), cv2.COLORMAP_INFERNO),
+                        cv2.COLOR_BGR2RGB)
+    alpha = (0.25 + 0.75 * level)[..., None]
+    return (rgb * 0.5 * (1 - alpha) + heat * alpha).astype(np.uint8)
+
+
+def grid(tiles: list[np.ndarray], columns: int, gap: int = 2) -> np.ndarray:
+    """Lay out equally sized RGB tiles on a dark grey sheet."""
+    h, w = tiles[0].shape[:2]
+    rows = (len(tiles) + columns - 1) // columns
+    sheet = np.full((rows * (h + gap) + gap, columns * (w + gap) + gap, 3), 40, np.uint8)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, columns)
+        sheet[gap + r * (h + gap):gap + r * (h + gap) + h, gap + c * (w + gap):gap + c * (w + gap) + w] = tile
+    return sheet
+
+
+def scan_tile(array: np.ndarray) -> np.ndarray:
+    """Colour and depth side by side."""
+    return np.hstack([colour_image(array), depth_image(array)])
+
+
+def upscale(image: np.ndarray, factor: int) -> np.ndarray:
+    return cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_NEAREST)
+
+
+def save_rgb(path, image: np.ndarray) -> None:
+    from anomaly_gan.fsutil import atomic_imwrite
+
+    atomic_imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))

@@ -1,0 +1,96 @@
+"""Image- and pixel-level metrics with scikit-learn, defined for every edge case.
+
+When a metric is undefined (AUROC with only one class present) it is None, never a made-up number.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+from sklearn.metrics import (
+    average_precision_score,
+    confusion_matrix,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
+
+
+def image_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
+    """labels: 1 = anomalous. Verdicts use score >= threshold, as detect does."""
+    labels, scores = np.asarray(labels, int), np.asarray(scores, float)
+    predicted = scores >= threshold
+    tn, fp, fn, tp = confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
+    normal, anomalous = int((labels == 0).sum()), int((labels == 1).sum())
+    result = {
+        "scans": int(len(labels)), "normal": normal, "anomalous": anomalous,
+        "threshold": float(threshold),
+        "at_threshold": {
+            "accuracy": float((tp + tn) / max(len(labels), 1)),
+            "tpr": float(tp / anomalous) if anomalous else None,
+            "tnr": float(tn / normal) if normal else None,
+            "far": float(fp / normal) if normal else None,
+            "confusion": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
+        },
+        "auroc": None, "average_precision": None, "f1_max": None, "f1_threshold": None,
+        "youden_threshold": None, "roc": None, "pr": None,
+    }
+    if normal == 0 or anomalous == 0:
+        return result
+    fpr, tpr, roc_thresholds = roc_curve(labels, scores)
+    precision, recall, pr_thresholds = precision_recall_curve(labels, scores)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    best_f1 = int(np.argmax(f1[:-1])) if len(f1) > 1 else 0
+    youden = int(np.argmax(tpr - fpr))
+    result.update({
+        "auroc": float(roc_auc_score(labels, scores)),
+        "average_precision": float(average_precision_score(labels, scores)),
+        "f1_max": float(f1[best_f1]),
+        "f1_threshold": float(pr_thresholds[best_f1]) if len(pr_thresholds) else None,
+        "youden_threshold": float(roc_thresholds[youden]),
+        "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
+        "pr": {"precision": precision.tolist(), "recall": recall.tolist()},
+    })
+    return result
+
+
+def auroc_by_label(labels: list[str], scores: np.ndarray, normal: str = "good") -> dict[str, float | None]:
+    """Each anomalous label (defect type or class) against the normal scans alone."""
+    labels_arr, scores = np.asarray(labels), np.asarray(scores, float)
+    good = scores[labels_arr == normal]
+    out: dict[str, float | None] = {}
+    for label in sorted(set(labels) - {normal}):
+        bad = scores[labels_arr == label]
+        if len(good) == 0:
+            out[label] = None
+            continue
+        y = np.r_[np.zeros(len(good)), np.ones(len(bad))]
+        out[label] = float(roc_auc_score(y, np.r_[good, bad]))
+    return out
+
+
+def pixel_auroc(masks: np.ndarray, maps: np.ndarray) -> float | None:
+    """All pixels of all scans pooled; None without both defect and normal pixels."""
+    truth = np.asarray(masks, bool).ravel()
+    if truth.all() or not truth.any():
+        return None
+    return float(roc_auc_score(truth, np.asarray(maps, float).ravel()))
+
+
+def au_pro(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = 0.3, steps: int = 200) -> float | None:
+    """Area under the per-region-overlap curve up to a false-positive rate of `fpr_limit`,
+    normalised to [0, 1] (MVTec 3D-AD's AU-PRO). Each connected defect region counts equally."""
+    masks, maps = np.asarray(masks, bool), np.asarray(maps, float)
+    regions = []
+    for mask, amap in zip(masks, maps, strict=True):
+        labelled, count = ndimage.label(mask)
+        regions += [amap[labelled == k] for k in range(1, count + 1)]
+    normal_pixels = maps[~masks]
+    if not regions or normal_pixels.size == 0:
+        return None
+    thresholds = np.unique(np.quantile(normal_pixels, np.linspace(1.0, 1.0 - fpr_limit, steps)))[::-1]
+    fprs = np.array([(normal_pixels >= t).mean() for t in thresholds])
+    pros = np.array([np.mean([(r >= t).mean() for r in regions]) for t in thresholds])
+    fprs, pros = np.r_[0.0, fprs, fpr_limit], np.r_[0.0, pros, pros[-1]]
+    keep = fprs <= fpr_limit
+    return float(np.trapezoid(pros[keep], fprs[keep]) / fpr_limit)

@@ -1,0 +1,39 @@
+"""A coloured point cloud of a scan, optionally painted with its anomaly map, for any 3-D viewer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import open3d as o3d
+
+from anomaly_gan.data.camera import Intrinsics, backproject, to_mm
+from anomaly_gan.data.scan import Scan
+from anomaly_gan.data.tensor import resize_scan
+
+
+def scan_cloud(scan: Scan, amap: np.ndarray | None = None, scale: float = 1.0) -> o3d.geometry.PointCloud:
+    """Points from the depth image (60-degree pinhole); colour = scan colour or inferno heat."""
+    if amap is not None and amap.shape != scan.shape:
+        rgb, depth = resize_scan(scan, amap.shape[0])
+        scan = Scan(scan.id, rgb, depth, scan.depth_unit)
+    h, w = scan.shape
+    points = backproject(to_mm(scan.depth, scan.depth_unit), Intrinsics.default(w, h))
+    valid = scan.valid
+    if amap is None:
+        colours = scan.rgb
+    else:
+        level = (np.clip(amap / max(scale, 1e-8), 0, 1) * 255).astype(np.uint8)
+        colours = cv2.cvtColor(cv2.applyColorMap(level, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points[valid].astype(np.float64)))
+    cloud.colors = o3d.utility.Vector3dVector(colours[valid].astype(np.float64) / 255.0)
+    return cloud
+
+
+def write_cloud(cloud: o3d.geometry.PointCloud, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    if not o3d.io.write_point_cloud(str(tmp), cloud):
+        raise OSError(f"{path}: could not write the point cloud")
+    tmp.replace(path)

@@ -1,0 +1,1 @@
+"""Training: objectives, the GAN loop, the encoder, monitoring and calibration."""

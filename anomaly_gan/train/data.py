@@ -1,0 +1,120 @@
+"""Training data: where it comes from, what is held out, and the tensors the loop trains on."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from anomaly_gan.config import TrainConfig
+from anomaly_gan.data.defects import DEFECTS, inject
+from anomaly_gan.data.layouts import find_scans, iter_scans, leaf_layout
+from anomaly_gan.data.scan import Scan, ScanError
+from anomaly_gan.data.synth import SHAPES
+from anomaly_gan.data.synth_sets import synthesise
+from anomaly_gan.data.tensor import DepthScale, scan_to_array
+
+SYNTHETIC_ROOT = Path("data/synthetic")
+
+
+class TrainingError(ValueError):
+    """Training cannot start; the message says why and what to do."""
+
+
+@dataclass
+class TrainingData:
+    folder: Path
+    layouts: list[str]
+    scale: DepthScale
+    train: torch.Tensor  # (N, 4, 64, 64)
+    validation: torch.Tensor
+    validation_defective: torch.Tensor  # the held-out scans again, each with an injected defect
+    validation_ids: list[str]
+    skipped: list[str]
+
+
+def class_folder(config: TrainConfig, on_synth: Callable[[int], None] | None = None) -> Path:
+    """The folder holding the class's good scans; built-in synthetic scans are made if absent."""
+    if config.data is None:
+        folder = SYNTHETIC_ROOT / config.name
+        if not folder.exists():
+            if config.name not in SHAPES:
+                raise TrainingError(f"no built-in synthetic scans for class {config.name!r} (they exist for "
+                                    f"{', '.join(SHAPES)}); give your scans with --data ROOT")
+            for i, _ in enumerate(synthesise(folder, config.name, config.synth_count, seed=0)):
+                if on_synth:
+                    on_synth(i + 1)
+    elif (config.data / config.name).is_dir():
+        folder = config.data / config.name
+    elif config.data.is_dir() and (leaf_layout(config.data) or (config.data / "train").is_dir()):
+        folder = config.data
+    else:
+        raise TrainingError(f"{config.data}: no class folder {config.name!r} in it, and it is not a "
+                            "class folder itself")
+    return folder / "train" if (folder / "train").is_dir() else folder
+
+
+def block_split(n: int, block: int, every: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out every `every`-th block of `block` consecutive scans (never random frames,
+    which would leave near-duplicate neighbours on both sides)."""
+    blocks = np.arange(n) // block
+    val = blocks % every == every // 2
+    if not val.any():
+        val = blocks == blocks.max()
+    if val.all():
+        raise TrainingError(f"{n} scans are too few to hold out a validation block of {block}")
+    return np.flatnonzero(~val), np.flatnonzero(val)
+
+
+def load_training_data(config: TrainConfig, folder: Path) -> TrainingData:
+    try:
+        found = find_scans(folder)
+    except ScanError as e:
+        raise TrainingError(str(e)) from None
+    scans: list[Scan] = []
+    skipped = list(found.skipped)
+    for _ref, scan in iter_scans([r for r in found.refs if r.label == "good"]):
+        if isinstance(scan, ScanError):
+            skipped.append(str(scan))
+        else:
+            scans.append(scan)
+    if len(scans) < config.min_scans:
+        raise TrainingError(f"{folder}: {len(scans)} readable good scans; at least {config.min_scans} "
+                            "are needed to learn a class")
+    sizes = Counter(f"{s.shape[1]}x{s.shape[0]}" for s in scans)
+    if len(sizes) > 1:
+        listed = ", ".join(f"{k} ({v})" for k, v in sizes.most_common())
+        raise TrainingError(f"{folder}: mixed image sizes {listed}; preprocess them to one size first")
+    train_idx, val_idx = block_split(len(scans), config.val_block, config.val_every)
+    try:
+        scale = DepthScale.fit(scans[i] for i in train_idx)
+    except ValueError as e:
+        raise TrainingError(f"{folder}: {e}") from None
+
+    def stack(some: list[Scan]) -> torch.Tensor:
+        return torch.from_numpy(np.stack([scan_to_array(s, scale) for s in some]))
+
+    held_out = [scans[i] for i in val_idx]
+    return TrainingData(folder, sorted(found.layouts), scale, stack([scans[i] for i in train_idx]),
+                        stack(held_out), stack(defective_copies(held_out, config.seed)),
+                        [s.id for s in held_out], skipped)
+
+
+def defective_copies(scans: list[Scan], seed: int, copies: int = 2) -> list[Scan]:
+    """Each scan `copies` times with a random defect; scans too small for a defect are left out."""
+    rng = np.random.default_rng([seed, 7])
+    kinds = list(DEFECTS)
+    out = []
+    for scan in scans:
+        for _ in range(copies):
+            try:
+                out.append(inject(scan, kinds[rng.integers(len(kinds))], rng))
+            except ScanError:
+                continue
+    if not out:
+        raise TrainingError("no held-out scan is large enough to inject a defect for calibration")
+    return out

@@ -1,0 +1,170 @@
+"""The GAN loop and the encoder loop, with atomic checkpoints that resume bit for bit.
+
+All randomness comes from torch's global generators, whose states travel in the checkpoint, so a
+run resumed at step k continues exactly as the uninterrupted run would have (on the CPU).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from anomaly_gan.config import TrainConfig
+from anomaly_gan.fsutil import atomic_write_bytes
+from anomaly_gan.models.dcgan import Critic, Encoder, Generator, NetConfig, init_weights
+from anomaly_gan.train.augment import diff_augment
+from anomaly_gan.train.objectives import Objective
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainState:
+    generator: Generator
+    critic: Critic
+    encoder: Encoder
+    ema: Generator | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    opt_e: torch.optim.Optimizer
+    fixed_z: torch.Tensor  # for comparable sample grids
+    step: int = 0  # generator updates done
+    encoder_step: int = 0
+    seconds: float = 0.0  # training time so far, across resumes
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def final_generator(self) -> Generator:
+        return self.ema if self.ema is not None else self.generator
+
+
+def build_state(config: TrainConfig, net: NetConfig, objective: Objective, device: torch.device) -> TrainState:
+    torch.manual_seed(config.seed)
+    generator, critic, encoder = Generator(net), Critic(net), Encoder(net)
+    for model in (generator, critic, encoder):
+        model.apply(init_weights)
+        model.to(device)
+    opt_g, opt_d = objective.optimizers(generator, critic)
+    opt_e = torch.optim.Adam(encoder.parameters(), 2e-4, betas=(0.5, 0.999))
+    ema = copy.deepcopy(generator).eval().requires_grad_(False) if config.ema else None
+    fixed_z = torch.randn(16, net.latent, device=device)
+    return TrainState(generator, critic, encoder, ema, opt_g, opt_d, opt_e, fixed_z)
+
+
+def save_checkpoint(folder: Path, state: TrainState) -> None:
+    payload = {
+        "models": {k: getattr(state, k).state_dict() for k in ("generator", "critic", "encoder")},
+        "ema": state.ema.state_dict() if state.ema is not None else None,
+        "optimisers": {k: getattr(state, k).state_dict() for k in ("opt_g", "opt_d", "opt_e")},
+        "fixed_z": state.fixed_z, "step": state.step, "encoder_step": state.encoder_step,
+        "seconds": state.seconds, "extra": state.extra,
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(folder / CHECKPOINT, buffer.getvalue())
+
+
+def load_checkpoint(folder: Path, state: TrainState) -> None:
+    payload = torch.load(folder / CHECKPOINT, map_location=state.fixed_z.device, weights_only=False)
+    for key, value in payload["models"].items():
+        getattr(state, key).load_state_dict(value)
+    if state.ema is not None and payload["ema"] is not None:
+        state.ema.load_state_dict(payload["ema"])
+    for key, value in payload["optimisers"].items():
+        getattr(state, key).load_state_dict(value)
+    state.fixed_z = payload["fixed_z"]
+    state.step, state.encoder_step = payload["step"], payload["encoder_step"]
+    state.seconds, state.extra = payload["seconds"], payload["extra"]
+    torch.set_rng_state(payload["rng"])
+    if payload["cuda_rng"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(payload["cuda_rng"])
+
+
+def _autocast(device: torch.device):
+    """bfloat16 mixed precision on CUDA; a no-op on the CPU."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def _sample(data: torch.Tensor, batch: int) -> torch.Tensor:
+    return data[torch.randint(data.shape[0], (batch,)).to(data.device)]
+
+
+@torch.no_grad()
+def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.lerp_(p, 1 - decay)
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
+        e.copy_(b)
+
+
+def train_gan(config: TrainConfig, objective: Objective, state: TrainState, data: torch.Tensor
+              ) -> Iterator[dict[str, float]]:
+    """Run generator updates from state.step to config.steps; yields one log row per step."""
+    g, d, device = state.generator, state.critic, data.device
+    g.train()
+    d.train()
+    view = (lambda x: d(diff_augment(x))) if config.augment else d
+    for step in range(state.step, config.steps):
+        started = time.perf_counter()
+        row: dict[str, float] = {}
+        if objective.update_critic(step):
+            for _ in range(objective.n_critic):
+                real = _sample(data, config.batch_size)
+                with torch.no_grad(), _autocast(device):
+                    fake = g(torch.randn(config.batch_size, config.latent, device=device))
+                with _autocast(device):
+                    d_loss, row = objective.critic_loss(view, real, fake.float())
+                state.opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                state.opt_d.step()
+                objective.after_critic_step(d)
+            row["d_loss"] = d_loss.item()
+        with _autocast(device):
+            fake = g(torch.randn(config.batch_size, config.latent, device=device))
+            g_loss, g_stats = objective.generator_loss(view, fake.float())
+        state.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        state.opt_g.step()
+        if state.ema is not None:  # warm-up: early weights are forgotten quickly
+            _update_ema(state.ema, g, min(config.ema, (1 + step) / (10 + step)))
+        state.step = step + 1
+        elapsed = time.perf_counter() - started
+        state.seconds += elapsed
+        yield {"step": state.step, "g_loss": g_loss.item(), **row, **g_stats,
+               "lr_g": state.opt_g.param_groups[0]["lr"], "lr_d": state.opt_d.param_groups[0]["lr"],
+               "seconds": elapsed}
+
+
+def train_encoder(config: TrainConfig, state: TrainState, data: torch.Tensor) -> Iterator[dict[str, float]]:
+    """f-AnoGAN izi_f: E learns x -> z with G and D frozen, so that G(E(x)) matches x in image
+    space and in the critic's feature space (weight kappa)."""
+    g, d, e = state.final_generator.eval(), state.critic.eval(), state.encoder.train()
+    for model in (g, d):
+        model.requires_grad_(False)
+    for step in range(state.encoder_step, config.encoder_steps):
+        started = time.perf_counter()
+        real = _sample(data, config.batch_size)
+        with _autocast(data.device):
+            recon = g(e(real)).float()
+            image = ((recon - real) ** 2).mean()
+            feature = ((d(recon)[1] - d(real)[1]) ** 2).mean()
+            loss = image + config.kappa * feature
+        state.opt_e.zero_grad(set_to_none=True)
+        loss.backward()
+        state.opt_e.step()
+        state.encoder_step = step + 1
+        elapsed = time.perf_counter() - started
+        state.seconds += elapsed
+        yield {"step": state.encoder_step, "e_loss": loss.item(), "e_image": image.item(),
+               "e_feature": feature.item(), "seconds": elapsed}
+    for model in (g, d):
+        model.requires_grad_(True)

@@ -1,0 +1,80 @@
+"""Shared by the benchmarks: block splits of the Kinect scans, bundles trained on them, scoring.
+
+The data stays in ../shared; splits are folders of symbolic links under a scratch directory.
+Split: blocks of 25 consecutive frames, every 4th block is test (three blocks in four train).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from anomaly_gan.bundle import load_bundle
+from anomaly_gan.config import TrainConfig
+from anomaly_gan.data.layouts import ScanRef, find_scans, iter_scans
+from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.train.run import train
+
+KINECT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "kinect-shapes"
+CLASSES = ("rectangle", "cylinder", "sphere")
+PUBLISHED = {"rectangle": (0.71, 0.68), "cylinder": (0.76, 0.87), "sphere": (0.79, 0.81)}
+BASELINE_NN = {"rectangle": 0.70, "cylinder": 0.78, "sphere": 0.99}  # from the data set's README
+
+
+def machine() -> str:
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+
+
+def block_split(root: Path, scratch: Path, block: int = 25, test_every: int = 4) -> dict[str, Path]:
+    """Write scratch/train/<class>/ and scratch/test/<class>/ as links; returns the two roots."""
+    for cls in CLASSES:
+        refs = find_scans(root / cls).refs
+        for i, ref in enumerate(refs):
+            part = "test" if (i // block) % test_every == test_every - 1 else "train"
+            for src, sub in ((ref.rgb, "RGB_Final"), (ref.depth, "Depth_Final")):
+                link = scratch / part / cls / sub / src.name
+                if not link.exists():
+                    link.parent.mkdir(parents=True, exist_ok=True)
+                    link.symlink_to(src)
+    return {"train": scratch / "train", "test": scratch / "test"}
+
+
+def train_bundle(name: str, objective: str, data: Path, out: Path, **overrides) -> tuple[Path, float]:
+    """Train with default settings (plus overrides); returns the bundle and minutes taken."""
+    config = TrainConfig(name=name, objective=objective, data=data, out=out, **overrides)
+    started = time.perf_counter()
+    folder = config.bundle_dir
+    if not (folder / "model.json").exists():
+        folder = train(config, lambda *a: None, force=True)
+    return folder, (time.perf_counter() - started) / 60
+
+
+def score_refs(bundle: Path, refs: list[ScanRef], mode: str, batch: int = 64) -> tuple[np.ndarray, dict, float]:
+    """Combined scores, raw components and scans/s of one bundle on some scans."""
+    detector = Detector(load_bundle(bundle), DetectOptions(mode, batch), torch.device("cpu"))
+    scans = [s for _, s in iter_scans(refs)]
+    started = time.perf_counter()
+    parts = [detector.score(scans[i:i + batch], k) for k, i in enumerate(range(0, len(scans), batch))]
+    rate = len(scans) / (time.perf_counter() - started)
+    values = {k: np.concatenate([p[1].values[k] for p in parts]) for k in parts[0][1].values}
+    return np.concatenate([p[2] for p in parts]), values, rate
+
+
+def auroc(normal: np.ndarray, anomalous: np.ndarray) -> float:
+    y = np.r_[np.zeros(len(normal)), np.ones(len(anomalous))]
+    return float(roc_auc_score(y, np.r_[normal, anomalous]))
+
+
+def nearest_neighbour_scores(train_refs: list[ScanRef], refs: list[ScanRef]) -> np.ndarray:
+    """The data set README's baseline: distance to the closest training scan on raw pixels."""
+    def stack(rs):
+        return np.stack([np.dstack([s.rgb / 255.0, np.nan_to_num(s.depth) / 255.0]).ravel()
+                         for _, s in iter_scans(rs)]).astype(np.float32)
+    a, b = torch.from_numpy(stack(train_refs)), torch.from_numpy(stack(refs))
+    return torch.cdist(b, a).min(dim=1).values.numpy()

@@ -1,0 +1,200 @@
+"""Detection: inversion equivalences, score ordering, calibration, bundle parity, CLI contract."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from anomaly_gan.bundle import load_bundle
+from anomaly_gan.cli import app
+from anomaly_gan.data.layouts import find_scans, iter_scans
+from anomaly_gan.data.writers import write_scan
+from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.invert import InvertSettings, invert_refine, invert_seed, invert_seed_unbatched
+from anomaly_gan.detect.score import Calibration, threshold_for_far
+from anomaly_gan.detect.scorer import Networks, Scorer
+from anomaly_gan.models.dcgan import Critic, Encoder, Generator, NetConfig
+from tests.conftest import make_scan
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def nets():
+    torch.manual_seed(0)
+    config = NetConfig(width=4, latent=8)
+    return Generator(config).eval(), Critic(config).eval(), Encoder(config).eval()
+
+
+def test_batched_seed_search_equals_one_at_a_time(nets) -> None:
+    g, _, _ = nets
+    x = torch.rand(3, 4, 64, 64) * 2 - 1
+    starts = torch.randn(3, 3, 8)
+    settings = InvertSettings(seed_steps=5, seed_lr_g=1e-3)  # a large lr so per-scan weights matter
+    batched = invert_seed(g, x, settings, starts)
+    single = invert_seed_unbatched(g, x, settings, starts)
+    torch.testing.assert_close(batched.loss, single.loss, rtol=1e-3, atol=1e-5)
+    torch.testing.assert_close(batched.z, single.z, rtol=1e-3, atol=1e-4)
+
+
+def test_batched_refine_equals_per_scan_refine(nets) -> None:
+    g, d, e = nets
+    x = torch.rand(4, 4, 64, 64) * 2 - 1
+    starts = torch.randn(4, 2, 8)
+    settings = InvertSettings(restarts=2, steps=5)
+    together = invert_refine(g, d, e, x, settings, starts)
+    for i in range(4):
+        alone = invert_refine(g, d, e, x[i:i + 1], settings, starts[i:i + 1])
+        torch.testing.assert_close(alone.loss, together.loss[i:i + 1], rtol=1e-4, atol=1e-6)
+
+
+def test_threshold_for_false_alarm_rate_edge_cases() -> None:
+    scores = np.arange(100, dtype=float)
+    assert threshold_for_far(scores, 0.05) > 94 and threshold_for_far(scores, 0.05) <= 95
+    assert (scores >= threshold_for_far(scores, 0.05)).sum() == 5
+    assert threshold_for_far(scores, 0.0) > 99  # no good scan flagged
+    assert threshold_for_far(np.full(10, 3.0), 0.1) > 3.0  # ties: none flagged rather than all
+    assert threshold_for_far(np.array([1.0]), 0.01) > 1.0
+    with pytest.raises(ValueError):
+        threshold_for_far(np.array([]), 0.01)
+
+
+def test_calibration_standardises_on_good_scans_only() -> None:
+    good = {"a": np.array([1.0, 2.0, 3.0]), "b": np.array([10.0, 10.0, 13.0])}
+    calibration = Calibration.fit(good, {"a": 1.0, "b": 0.0}, far=0.0)
+    np.testing.assert_allclose(calibration.combine(good), (good["a"] - 2) / np.std(good["a"]))
+    assert calibration.threshold > max(calibration.good_scores)
+    assert calibration.with_far(0.34).threshold < calibration.threshold
+
+
+def test_bundle_calibration_comes_from_the_held_out_good_block(tiny_bundle: Path) -> None:
+    meta = json.loads((tiny_bundle / "model.json").read_text())
+    training = meta["training"]
+    refs = find_scans(Path(training["data"])).refs
+    held = [r.id for r in refs][16:24]  # val_block 8, val_every 4: block 2 (every 4th, from the middle)
+    assert training["validation_ids"] == held
+    assert len(meta["calibration"]["refine"]["good_scores"]) == training["validation_scans"] == 8
+    bundle = load_bundle(tiny_bundle)
+    detector = Detector(bundle, DetectOptions("fast"), torch.device("cpu"))
+    scans = [s for r, s in iter_scans(refs) if r.id in held]
+    _, scored, scores = detector.score(scans, 0)
+    np.testing.assert_allclose(scores, meta["calibration"]["fast"]["good_scores"], rtol=1e-4, atol=1e-4)
+
+
+def test_torchscript_and_in_memory_models_score_alike(tiny_bundle: Path) -> None:
+    bundle = load_bundle(tiny_bundle)
+    net = bundle.net
+    eager = {}
+    for name, cls in (("generator", Generator), ("critic", Critic), ("encoder", Encoder)):
+        eager[name] = cls(net)
+        eager[name].load_state_dict(getattr(bundle, name).state_dict())
+        eager[name].eval()
+    scans = [make_scan(i) for i in range(5)]
+    for mode in ("fast", "refine", "seed"):
+        detector = Detector(bundle, DetectOptions(mode), torch.device("cpu"))
+        x = detector.tensor(scans)
+        scripted = detector.scorer.score(x, mode, 0)
+        nets = Networks(eager["generator"], eager["critic"], eager["encoder"], lambda: eager["generator"], net.latent)
+        in_memory = Scorer(nets, bundle.invert_settings, torch.device("cpu")).score(x, mode, 0)
+        for key, value in scripted.values.items():
+            np.testing.assert_allclose(value, in_memory.values[key], rtol=1e-4, atol=1e-5)
+
+
+def test_planted_defect_scores_higher_and_lights_up_the_map(tiny_bundle: Path) -> None:
+    detector = Detector(load_bundle(tiny_bundle), DetectOptions("fast"), torch.device("cpu"))
+    clean = make_scan(3)
+    planted = make_scan(3)
+    ys, xs = np.nonzero(clean.valid)
+    cy, cx = int(ys.mean()), int(xs.mean())
+    region = np.zeros(clean.shape, bool)
+    region[cy - 5:cy + 5, cx - 5:cx + 5] = True
+    planted.rgb[region] = (255, 0, 255)
+    planted.depth[region] = np.nanmin(clean.depth) - 40
+    _, scored, scores = detector.score([clean, planted], 0)
+    assert scores[1] > scores[0]
+    lift = scored.maps[1] - scored.maps[0]
+    assert lift[region].mean() > 5 * np.abs(lift[~region]).mean()
+
+
+def write_scans(folder: Path, count: int = 6) -> Path:
+    for i in range(count):
+        write_scan(make_scan(100 + i), folder, "seed")
+    return folder
+
+
+def test_cli_detect_writes_records_and_panels(tiny_bundle: Path, tmp_path: Path) -> None:
+    scans = write_scans(tmp_path / "scans")
+    (scans / "RGB_Final" / "00105.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["detect", str(scans), "--model", str(tiny_bundle), "--out", str(out),
+                                 "--mode", "fast", "--json", "--save-maps"])
+    assert result.exit_code == 2, result.output  # one unreadable scan: reported, the rest scored
+    assert "00105.png: truncated PNG" in result.output
+    records = json.loads((out / "results.json").read_text())["records"]
+    assert len(records) == 5
+    for r in records:
+        assert {"scan", "score", "threshold", "anomalous", "colour", "depth", "feature", "critic", "map"} <= set(r)
+        assert (out / r["map"]).exists() and np.load(out / r["map_npy"]).shape == (64, 64)
+    csv_lines = (out / "results.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("scan,id,label,class,model,mode,score,threshold,anomalous") and len(csv_lines) == 6
+    again = runner.invoke(app, ["detect", str(scans), "--model", str(tiny_bundle), "--out", str(out)])
+    assert again.exit_code == 2 and "--force" in again.output
+
+
+def test_cli_detect_threshold_options_and_fail_on_anomaly(tiny_bundle: Path, tmp_path: Path) -> None:
+    scans = write_scans(tmp_path / "scans", 3)
+    args = ["detect", str(scans), "--model", str(tiny_bundle), "--mode", "fast", "--force"]
+    low = runner.invoke(app, [*args, "--out", str(tmp_path / "a"), "--threshold", "-1e9", "--fail-on-anomaly"])
+    assert low.exit_code == 1 and "set with --threshold" in low.output
+    high = runner.invoke(app, [*args, "--out", str(tmp_path / "b"), "--threshold", "1e9", "--fail-on-anomaly"])
+    assert high.exit_code == 0
+    far = runner.invoke(app, [*args, "--out", str(tmp_path / "c"), "--far", "0.2"])
+    assert far.exit_code == 0 and "20.0% false-alarm rate" in far.output
+
+
+def test_cli_detect_multi_model_reports_class(tiny_bundle: Path, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(tiny_bundle, models / "sphere-gan")
+    shutil.copytree(tiny_bundle, models / "cube-gan")
+    meta = json.loads((models / "cube-gan" / "model.json").read_text())
+    meta["name"] = "cube"
+    meta["calibration"]["fast"]["threshold"] += 1e6  # everything sits far below cube's threshold
+    (models / "cube-gan" / "model.json").write_text(json.dumps(meta))
+    result = runner.invoke(app, ["detect", str(write_scans(tmp_path / "scans", 2)), "--models", str(models),
+                                 "--mode", "fast", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    records = json.loads((tmp_path / "o" / "results.json").read_text())["records"]
+    assert {r["class"] for r in records} == {"cube"} and set(records[0]["scores_by_class"]) == {"sphere", "cube"}
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("version", "version 99; this anomaly-gan reads"),
+    ("channels", "network has 3 channels"),
+    ("missing", "encoder.pt: missing from the bundle"),
+    ("garbage", "critic.pt: not a loadable TorchScript file"),
+])
+def test_cli_detect_bad_bundles(tiny_bundle: Path, tmp_path: Path, damage: str, message: str) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    meta = json.loads((bundle / "model.json").read_text())
+    if damage == "version":
+        meta["format_version"] = 99
+    elif damage == "channels":
+        meta["network"]["channels"] = 3
+    elif damage == "missing":
+        (bundle / "encoder.pt").unlink()
+    else:
+        (bundle / "critic.pt").write_bytes(b"junk")
+    (bundle / "model.json").write_text(json.dumps(meta))
+    result = runner.invoke(app, ["detect", str(write_scans(tmp_path / "s", 1)), "--model", str(bundle)])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_cli_detect_without_any_bundle_says_how_to_train(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["detect", str(write_scans(tmp_path / "s", 1))])
+    assert result.exit_code == 2 and "anomaly-gan train --shape" in result.output
