@@ -15,7 +15,7 @@ class TrainConfig:
     objective: str = "gan"
     data: Path | None = None  # class root or class folder; None = built-in synthetic scans
     out: Path = Path("models")
-    steps: int = 1500  # generator updates
+    steps: int | None = None  # generator updates; None = the objective's default_steps
     batch_size: int = 64
     width: int = 32
     latent: int = 100
@@ -34,6 +34,12 @@ class TrainConfig:
     sample_every: int = 100
     synth_count: int = 375
     invert: InvertSettings = field(default_factory=InvertSettings)
+
+    @property
+    def total_steps(self) -> int:
+        from anomaly_gan.train.objectives import OBJECTIVES
+
+        return self.steps or OBJECTIVES[self.objective].default_steps
 
     @property
     def bundle_dir(self) -> Path:

@@ -16,6 +16,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 class OutputExistsError(FileExistsError):
     """Raised when an output would overwrite existing results without --force."""
@@ -27,6 +30,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -55,6 +59,7 @@ def atomic_save_npy(path: Path, array: np.ndarray) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.save(f, array)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

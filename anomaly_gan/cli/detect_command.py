@@ -44,7 +44,8 @@ def summary_table(run: DetectRun, detectors: list[Detector], out: Console) -> No
         out.print(f"model [bold]{d.label}[/] threshold {d.threshold:.3f}: {d.threshold_origin}")
     table = Table(title=f"{len(run.records)} scans, {run.anomalous} anomalous, "
                         f"{len(run.unreadable)} unreadable - most anomalous first")
-    for column in ("scan", "class", "score", "threshold", "verdict"):
+    table.add_column("scan", overflow="fold")
+    for column in ("class", "score", "threshold", "verdict"):
         table.add_column(column, justify="right" if column in ("score", "threshold") else "left")
     for r in sorted(run.records, key=lambda r: r["score"], reverse=True)[:10]:
         verdict = "[red]ANOMALOUS[/]" if r["anomalous"] else "[green]good[/]"

@@ -70,7 +70,7 @@ def make_mesh(shape: str, rng: np.random.Generator) -> tuple[o3d.geometry.Triang
         dims = np.array([r, r, half])
         mesh = o3d.geometry.TriangleMesh.create_cylinder(r, 2 * half, resolution=64)
     elif shape == "sphere":
-        r = rng.uniform(0.05, 0.11)
+        r = rng.uniform(0.04, 0.09)
         dims = np.array([r, r, r])
         mesh = o3d.geometry.TriangleMesh.create_sphere(r, resolution=40)
     else:
@@ -96,7 +96,7 @@ def random_pose(shape: str, rng: np.random.Generator, allow_lying: bool = True) 
     roll = rot(2, np.radians(rng.normal(0, 4)))
     distance = rng.uniform(0.75, 1.05)
     offset = rng.normal(0, 0.02, 2)
-    return Pose(roll @ pitch @ upright @ spin, np.array([offset[0], offset[1] - 0.01, distance]))
+    return Pose(roll @ pitch @ upright @ spin, np.array([offset[0], offset[1] + 0.02, distance]))
 
 
 def cast(meshes: list[tuple[np.ndarray, np.ndarray]], focal: float, width: int, height: int
@@ -164,14 +164,14 @@ def texture(shape: str, local: np.ndarray, normal: np.ndarray, dims: np.ndarray,
 
 
 def packaging_colour(rng: np.random.Generator) -> np.ndarray:
-    kind = rng.choice(["cardboard", "white", "saturated", "dark"], p=[0.3, 0.25, 0.35, 0.1])
+    kind = rng.choice(["cardboard", "white", "saturated", "dark"], p=[0.3, 0.3, 0.32, 0.08])
     if kind == "cardboard":
-        return np.array([0.62, 0.47, 0.32]) * rng.uniform(0.8, 1.15)
+        return np.array([0.78, 0.62, 0.45]) * rng.uniform(0.85, 1.15)
     if kind == "white":
-        return np.full(3, rng.uniform(0.8, 0.95))
+        return np.full(3, rng.uniform(0.85, 1.0))
     if kind == "dark":
-        return np.full(3, rng.uniform(0.08, 0.25))
-    hsv = np.uint8([[[rng.integers(0, 180), rng.integers(150, 256), rng.integers(150, 256)]]])
+        return np.full(3, rng.uniform(0.15, 0.3))
+    hsv = np.uint8([[[rng.integers(0, 180), rng.integers(90, 230), rng.integers(190, 256)]]])
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0] / 255.0
 
 
@@ -183,7 +183,7 @@ def shade(albedo: np.ndarray, normal: np.ndarray, rng: np.random.Generator) -> n
     lambert = np.clip(-(n @ light), 0, 1)[..., None]
     reflect = light - 2 * (n @ light)[..., None] * n
     specular = np.clip(-reflect[..., 2], 0, 1)[..., None] ** rng.uniform(8, 40)
-    colour = albedo * (rng.uniform(0.45, 0.6) + 0.6 * lambert) + rng.uniform(0.1, 0.4) * specular
+    colour = albedo * (rng.uniform(0.6, 0.75) + 0.45 * lambert) + rng.uniform(0.1, 0.4) * specular
     return (np.clip(colour, 0, 1) * 255).astype(np.float32)
 
 

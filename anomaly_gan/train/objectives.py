@@ -20,6 +20,8 @@ class Objective:
     name = ""
     n_critic = 1
     critic_norm = "batch"
+    # Generator updates that fit the 15-minute CPU budget for 375 scans (benchmarks/detect_kinect.py).
+    default_steps = 1500
 
     def __init__(self, lr_g: float = 2e-4, lr_d: float = 2e-4) -> None:
         self.lr_g, self.lr_d = lr_g, lr_d
@@ -102,6 +104,7 @@ class WGANClip(Objective):
     name = "wgan-clip"
     n_critic = 5
     critic_norm = "none"
+    default_steps = 700
 
     def __init__(self, lr_g: float = 5e-5, lr_d: float = 5e-5, clip: float = 0.01) -> None:
         super().__init__(lr_g, lr_d)
@@ -136,6 +139,7 @@ class WGANGP(WGANClip):
 
     name = "wgan-gp"
     critic_norm = "layer"
+    default_steps = 300  # each step is 5 critic steps with a double backward: about 2 s on 2 cores
 
     def __init__(self, lr_g: float = 1e-4, lr_d: float = 3e-4, penalty: float = 10.0) -> None:
         Objective.__init__(self, lr_g, lr_d)

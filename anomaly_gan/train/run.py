@@ -104,8 +104,8 @@ def train(config: TrainConfig, report: Report, resume: bool = False, force: bool
     try:
         for row in train_gan(config, objective, state, train_x):
             log.write("gan", row)
-            report("gan", config.steps, row)
-            if state.step % config.sample_every == 0 or state.step == config.steps:
+            report("gan", config.total_steps, row)
+            if state.step % config.sample_every == 0 or state.step == config.total_steps:
                 save_samples(folder, state.final_generator, state.fixed_z, state.step)
             if state.step % config.checkpoint_every == 0:
                 save_checkpoint(folder, state)

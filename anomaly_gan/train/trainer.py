@@ -108,12 +108,12 @@ def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 def train_gan(config: TrainConfig, objective: Objective, state: TrainState, data: torch.Tensor
               ) -> Iterator[dict[str, float]]:
-    """Run generator updates from state.step to config.steps; yields one log row per step."""
+    """Run generator updates from state.step to config.total_steps; yields one log row per step."""
     g, d, device = state.generator, state.critic, data.device
     g.train()
     d.train()
     view = (lambda x: d(diff_augment(x))) if config.augment else d
-    for step in range(state.step, config.steps):
+    for step in range(state.step, config.total_steps):
         started = time.perf_counter()
         row: dict[str, float] = {}
         if objective.update_critic(step):
