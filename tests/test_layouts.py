@@ -61,3 +61,10 @@ def test_discovery_does_not_decode(tmp_path: Path) -> None:
         for i in range(2000):
             (tmp_path / sub / f"{i}.png").write_bytes(b"x")
     assert len(find_scans(tmp_path).refs) == 2000
+
+
+def test_one_file_of_a_pair_finds_its_partner(tmp_path: Path) -> None:
+    for index in range(3):
+        write_scan(make_scan(index), tmp_path, "seed")
+    refs = find_scans(tmp_path / "Depth_Final" / "00001.png").refs
+    assert len(refs) == 1 and refs[0].rgb == tmp_path / "RGB_Final" / "00001.png"

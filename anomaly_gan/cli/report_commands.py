@@ -105,8 +105,9 @@ def view(
         raise fail(f"{out}: already exists (use --force)")
     try:
         refs = find_scans(scan).refs
-        match = [r for r in refs if r.source == scan] or refs[:1]
-        loaded = load_scan(match[0])
+        if len(refs) != 1:
+            raise ScanError(f"{scan}: holds {len(refs)} scans; give one scan file")
+        loaded = load_scan(refs[0])
     except ScanError as e:
         raise fail(str(e)) from None
     if model is None:

@@ -99,6 +99,12 @@ def find_classes(root: Path) -> dict[str, Path]:
 
 def _walk(path: Path, label: str) -> Discovery:
     if path.is_file():
+        layout = leaf_layout(path.parent.parent)
+        if layout and path.suffix.lower() in IMAGE_SUFFIXES:  # one file of a pair: find its partner
+            found = _pair_folder(path.parent.parent, layout, label)
+            found.refs = [r for r in found.refs if path in (r.rgb, r.depth)]
+            found.skipped = [line for line in found.skipped if line.startswith(f"{path}:")]
+            return found
         return _single_files([path], label)
     layout = leaf_layout(path)
     if layout:

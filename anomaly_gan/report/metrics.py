@@ -88,9 +88,21 @@ def au_pro(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = 0.3, steps: i
     normal_pixels = maps[~masks]
     if not regions or normal_pixels.size == 0:
         return None
-    thresholds = np.unique(np.quantile(normal_pixels, np.linspace(1.0, 1.0 - fpr_limit, steps)))[::-1]
-    fprs = np.array([(normal_pixels >= t).mean() for t in thresholds])
+    # Thresholds fine in FPR space (normal-pixel quantiles) and at every defect-pixel value.
+    candidates = np.r_[np.quantile(normal_pixels, np.linspace(1.0 - fpr_limit, 1.0, steps)),
+                       np.concatenate(regions), np.inf]
+    thresholds = np.unique(candidates)[::-1]
+    sorted_normal = np.sort(normal_pixels)
+    fprs = 1.0 - np.searchsorted(sorted_normal, thresholds, side="left") / sorted_normal.size
     pros = np.array([np.mean([(r >= t).mean() for r in regions]) for t in thresholds])
-    fprs, pros = np.r_[0.0, fprs, fpr_limit], np.r_[0.0, pros, pros[-1]]
     keep = fprs <= fpr_limit
-    return float(np.trapezoid(pros[keep], fprs[keep]) / fpr_limit)
+    x, y = fprs[keep], pros[keep]
+    beyond = np.flatnonzero(~keep)
+    if beyond.size:  # close the curve exactly at fpr_limit by linear interpolation
+        i = beyond[0]
+        x0, y0 = fprs[i - 1], pros[i - 1]
+        y_limit = y0 + (pros[i] - y0) * (fpr_limit - x0) / max(fprs[i] - x0, 1e-12)
+        x, y = np.r_[x, fpr_limit], np.r_[y, y_limit]
+    else:
+        x, y = np.r_[x, fpr_limit], np.r_[y, y[-1]]
+    return float(np.trapezoid(y, x) / fpr_limit)
