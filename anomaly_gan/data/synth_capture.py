@@ -11,7 +11,6 @@ import open3d as o3d
 
 from anomaly_gan.data.scan import Scan
 from anomaly_gan.data.synth import (
-    Pose,
     cast,
     make_mesh,
     packaging_colour,
@@ -49,5 +48,3 @@ def render_capture(shape: str, rng: np.random.Generator, scan_id: str, width: in
     scan = Scan(scan_id, rgb.round().astype(np.uint8), depth.astype(np.float32), "mm")
     return scan, which == 0
 
-
-__all__ = ["Pose", "render_capture"]

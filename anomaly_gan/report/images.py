@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
 from anomaly_gan.data.tensor import MISSING, VALID_BOTTOM, VALID_TOP
+from anomaly_gan.fsutil import atomic_imwrite
 
 
 def colour_image(array: np.ndarray) -> np.ndarray:
@@ -51,7 +54,5 @@ def upscale(image: np.ndarray, factor: int) -> np.ndarray:
     return cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_NEAREST)
 
 
-def save_rgb(path, image: np.ndarray) -> None:
-    from anomaly_gan.fsutil import atomic_imwrite
-
+def save_rgb(path: Path, image: np.ndarray) -> None:
     atomic_imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))

@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def _png(fig) -> bytes:
+def figure_png(fig) -> bytes:
+    """The figure as PNG bytes (callers write them atomically); closes it."""
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=100)
@@ -29,7 +30,7 @@ def roc_figure(curves: dict[str, dict], title: str = "ROC") -> bytes:
     ax.set(xlabel="false-positive rate", ylabel="true-positive rate", title=title, xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def pr_figure(m: dict) -> bytes:
@@ -39,7 +40,7 @@ def pr_figure(m: dict) -> bytes:
         ax.legend(loc="lower left")
     ax.set(xlabel="recall", ylabel="precision", title="Precision-recall", xlim=(0, 1), ylim=(0, 1.01))
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def histogram_figure(normal: np.ndarray, anomalous: np.ndarray, threshold: float) -> bytes:
@@ -51,7 +52,7 @@ def histogram_figure(normal: np.ndarray, anomalous: np.ndarray, threshold: float
     ax.axvline(threshold, color="black", ls="--", label=f"threshold {threshold:.2f}")
     ax.set(xlabel="anomaly score", ylabel="scans", title="Score distributions")
     ax.legend()
-    return _png(fig)
+    return figure_png(fig)
 
 
 def threshold_sweep_figure(labels: np.ndarray, scores: np.ndarray, threshold: float) -> bytes:
@@ -69,4 +70,4 @@ def threshold_sweep_figure(labels: np.ndarray, scores: np.ndarray, threshold: fl
     ax.set(xlabel="threshold", ylabel="rate", ylim=(0, 1.02), title="Trade-off against threshold")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return figure_png(fig)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -13,8 +14,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from anomaly_gan.fsutil import atomic_write_text  # noqa: E402
+from anomaly_gan.fsutil import atomic_write_bytes, atomic_write_text  # noqa: E402
 from anomaly_gan.report.images import grid, save_rgb, scan_tile, upscale  # noqa: E402
+from anomaly_gan.report.plots import figure_png  # noqa: E402
 
 LOG = "train_log.jsonl"
 
@@ -63,7 +65,9 @@ def save_samples(folder: Path, generator: torch.nn.Module, z: torch.Tensor, step
 def save_gif(folder: Path) -> None:
     frames = [Image.open(p) for p in sorted((folder / "samples").glob("step_*.png"))]
     if frames:
-        frames[0].save(folder / "progress.gif", save_all=True, append_images=frames[1:], duration=300, loop=0)
+        buffer = io.BytesIO()
+        frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=300, loop=0)
+        atomic_write_bytes(folder / "progress.gif", buffer.getvalue())
 
 
 @torch.no_grad()
@@ -115,9 +119,6 @@ def save_plots(folder: Path, rows: list[dict]) -> list[str]:
         ax.set_xlabel("step")
         ax.legend()
         ax.grid(alpha=0.3)
-        fig.tight_layout()
-        (folder / "plots").mkdir(parents=True, exist_ok=True)
-        fig.savefig(folder / "plots" / name)
-        plt.close(fig)
+        atomic_write_bytes(folder / "plots" / name, figure_png(fig))
         written.append(name)
     return written
