@@ -123,6 +123,7 @@ def main() -> None:
                        f"{auroc(s_n, s_d):.3f} | {pixel:.3f} | {rate:.1f} |")
                 print(row, flush=True)
                 lines.append(row)
+                atomic_write_text(OUT / "detect_benchmark.md", "\n".join(lines) + "\n")  # survives a stop
                 if mode == "fast" and cls == CLASSES[0]:
                     flops, matmul = fast_floor(detector)
                     floor = matmul / flops
