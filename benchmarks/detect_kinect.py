@@ -112,10 +112,9 @@ def main() -> None:
             for mode in ("fast", "refine", "seed"):
                 detector = Detector(load_bundle(bundle), DetectOptions(mode, 64), torch.device("cpu"))
                 step = SEED_SUBSET if mode == "seed" else 1
-                s_n, _, rate = score(detector, normal[::step])
+                s_n, good_maps, rate = score(detector, normal[::step])
                 s_o, _, _ = score(detector, others[::step])
                 s_d, maps, _ = score(detector, defective[::step])
-                good_maps = score(detector, normal[::step])[1]
                 masks = np.array([np.zeros_like(m, bool) for m in good_maps] + [s.gt for s in defective[::step]])
                 pixel = pixel_auroc(masks, np.concatenate([good_maps, maps]))
                 row = (f"| {cls} | {objective} | {minutes:.1f} | {mode} | {auroc(s_n, s_o):.3f} | {published:.2f} | "
