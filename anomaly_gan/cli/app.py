@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -15,6 +17,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from anomaly_gan.fsutil import OutputExistsError, prepare_output_dir
 
 app = typer.Typer(
     help="Find defects in RGB-D scans with a DCGAN trained on good parts only.\n\n"
@@ -31,6 +35,15 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one clear line to stderr and return the Exit to raise."""
     errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def output_dir(out: Path | None, default_root: Path, force: bool) -> Path:
+    """--out, or default_root/<time>; an existing non-empty folder only with --force."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        return prepare_output_dir(out or default_root / stamp, force)
+    except OutputExistsError as e:
+        raise fail(str(e)) from None
 
 
 def warn(message: str) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from anomaly_gan.cli.app import app, console, fail, progress_bar, warn
+from anomaly_gan.cli.app import app, console, fail, output_dir, progress_bar, warn
 from anomaly_gan.data.camera import Intrinsics
 from anomaly_gan.data.info import summarise
 from anomaly_gan.data.layouts import find_scans, iter_scans
@@ -18,7 +18,6 @@ from anomaly_gan.data.scan import ScanError
 from anomaly_gan.data.synth import SHAPES
 from anomaly_gan.data.synth_sets import inject_into, synthesise
 from anomaly_gan.data.writers import write_scan
-from anomaly_gan.fsutil import OutputExistsError, prepare_output_dir
 
 
 def _intrinsics(text: str | None) -> Intrinsics | None:
@@ -26,13 +25,6 @@ def _intrinsics(text: str | None) -> Intrinsics | None:
         return Intrinsics.parse(text) if text else None
     except ValueError as e:
         raise fail(f"--intrinsics: {e}") from None
-
-
-def _output(path: Path, force: bool) -> Path:
-    try:
-        return prepare_output_dir(path, force)
-    except OutputExistsError as e:
-        raise fail(str(e)) from None
 
 
 @app.command()
@@ -55,7 +47,7 @@ def synth(
             refs = find_scans(from_).refs
         except ScanError as e:
             raise fail(str(e)) from None
-        _output(out, force)
+        output_dir(out, out, force)
         with progress_bar("injecting", len(refs)) as advance:
             for result in inject_into(refs, out, 0.5 if defect_rate is None else defect_rate, seed):
                 if isinstance(result, ScanError):
@@ -68,7 +60,7 @@ def synth(
         if unknown:
             raise fail(f"unknown shape {unknown[0]!r}; choose from {', '.join(SHAPES)}")
         for name in shape:
-            target = _output(out / name, force)
+            target = output_dir(out / name, out, force)
             with progress_bar(f"rendering {name}", count) as advance:
                 for _ in synthesise(target, name, count, seed, defect_rate or 0.0):
                     written += 1
@@ -95,7 +87,7 @@ def preprocess(
         refs = find_scans(raw).refs
     except ScanError as e:
         raise fail(str(e)) from None
-    _output(out, force)
+    output_dir(out, out, force)
     done, bad = 0, 0
     with progress_bar("preprocessing", len(refs)) as advance:
         for _, scan in iter_scans(refs):

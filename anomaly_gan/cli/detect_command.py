@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import sys
 from pathlib import Path
@@ -13,15 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from anomaly_gan.bundle import BundleError, load_bundle
-from anomaly_gan.cli.app import app, console, errors, fail, progress_bar, warn
+from anomaly_gan.cli.app import app, console, errors, fail, output_dir, progress_bar, warn
 from anomaly_gan.data.layouts import find_scans
 from anomaly_gan.data.scan import ScanError
 from anomaly_gan.detect.detector import DetectOptions, Detector
-from anomaly_gan.detect.invert import MODES
 from anomaly_gan.detect.pipeline import DetectRun
 from anomaly_gan.detect.pipeline import detect as run_detect
 from anomaly_gan.device import resolve_device
-from anomaly_gan.fsutil import OutputExistsError, prepare_output_dir
 from anomaly_gan.report.html import render_report
 
 MODELS = Path("models")
@@ -74,8 +71,6 @@ def detect(
     force: Annotated[bool, typer.Option(help="Write into an existing non-empty --out.")] = False,
 ) -> None:
     """Score scans against trained bundles, flag anomalies, draw where they are, write a report."""
-    if mode not in MODES:
-        raise fail(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
     if threshold is not None and far is not None:
         raise fail("give --threshold or --far, not both")
     try:
@@ -98,11 +93,7 @@ def detect(
         for line in problems[:-1]:
             warn(line)
         raise fail(problems[-1] if problems else "no scans given")
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    try:
-        folder = prepare_output_dir(out or Path("reports/detect") / stamp, force)
-    except OutputExistsError as e:
-        raise fail(str(e)) from None
+    folder = output_dir(out, Path("reports/detect"), force)
     run = DetectRun(folder, unreadable=problems)
     report_console = errors if json_out else console
     try:

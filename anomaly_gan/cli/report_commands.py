@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -10,20 +9,16 @@ import typer
 from rich.table import Table
 
 from anomaly_gan.bundle import BundleError, load_bundle
-from anomaly_gan.cli.app import app, console, fail, progress_bar, warn
+from anomaly_gan.cli.app import app, console, fail, output_dir, progress_bar, warn
 from anomaly_gan.data.scan import ScanError
 from anomaly_gan.detect.detector import DetectOptions, Detector
-from anomaly_gan.detect.invert import MODES
 from anomaly_gan.device import resolve_device
-from anomaly_gan.fsutil import OutputExistsError, prepare_output_dir
 from anomaly_gan.report.evaluate import evaluate as run_evaluate
 from anomaly_gan.report.evaluate import labelled_refs
 from anomaly_gan.report.html import render_report
 
 
 def _detector(model: Path, mode: str, device: str, far: float | None = None) -> Detector:
-    if mode not in MODES:
-        raise fail(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
     try:
         torch_device = resolve_device(device)
         return Detector(load_bundle(model, torch_device), DetectOptions(mode, far=far), torch_device)
@@ -53,11 +48,7 @@ def evaluate(
         refs = labelled_refs(root, normal, anomalous or [], normal_class)
     except ScanError as e:
         raise fail(str(e)) from None
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    try:
-        folder = prepare_output_dir(out or Path("reports/eval") / stamp, force)
-    except OutputExistsError as e:
-        raise fail(str(e)) from None
+    folder = output_dir(out, Path("reports/eval"), force)
     with progress_bar(f"evaluate ({mode})", len(refs)) as advance:
         metrics, run = run_evaluate(refs, detector, folder, advance)
     for line in run.unreadable:

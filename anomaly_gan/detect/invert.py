@@ -44,15 +44,12 @@ class Inversion:
 CriticFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-def search_loss(recon: torch.Tensor, x: torch.Tensor, critic: CriticFn | None, kappa: float,
-                z: torch.Tensor | None = None, prior: float = 0.0) -> torch.Tensor:
-    """Per-scan loss (B,): image MSE + kappa * critic-feature MSE + prior * mean(z^2)."""
-    loss = ((recon - x) ** 2).flatten(1).mean(1)
-    if critic is not None and kappa:
-        loss = loss + kappa * ((critic(recon)[1] - critic(x)[1]) ** 2).mean(1)
-    if z is not None and prior:
-        loss = loss + prior * (z**2).mean(1)
-    return loss
+def _refine_loss(generator_out: torch.Tensor, target: torch.Tensor, target_features: torch.Tensor,
+                 z: torch.Tensor, critic: CriticFn, settings: InvertSettings) -> torch.Tensor:
+    """Per-code loss (N,): image MSE + kappa * critic-feature MSE + prior * mean(z^2)."""
+    loss = ((generator_out - target) ** 2).flatten(1).mean(1)
+    loss = loss + settings.kappa * ((critic(generator_out)[1] - target_features) ** 2).mean(1)
+    return loss + settings.prior * (z**2).mean(1)
 
 
 def invert_fast(generator: nn.Module, encoder: nn.Module, x: torch.Tensor) -> Inversion:
@@ -73,16 +70,13 @@ def invert_refine(generator: nn.Module, critic: CriticFn, encoder: nn.Module, x:
     z = z0.clone().requires_grad_(True)
     optimiser = torch.optim.Adam([z], lr=settings.lr)
     for _ in range(settings.steps):
-        recon = generator(z)
-        loss = ((recon - target) ** 2).flatten(1).mean(1)
-        loss = loss + settings.kappa * ((critic(recon)[1] - target_features) ** 2).mean(1)
-        loss = loss + settings.prior * (z**2).mean(1)
+        loss = _refine_loss(generator(z), target, target_features, z, critic, settings)
         optimiser.zero_grad(set_to_none=True)
         loss.sum().backward()  # each code's gradient is its own loss's gradient
         optimiser.step()
     with torch.no_grad():
         recon = generator(z)
-        final = search_loss(recon, target, critic, settings.kappa, z, settings.prior).view(b, r)
+        final = _refine_loss(recon, target, target_features, z, critic, settings).view(b, r)
         best = final.argmin(dim=1)
         pick = torch.arange(b, device=x.device) * r + best
         return Inversion(z[pick].detach(), recon[pick], final.gather(1, best[:, None])[:, 0])
