@@ -25,7 +25,7 @@ class TrainConfig:
     encoder_steps: int = 800
     kappa: float = 1.0
     val_block: int = 25  # scans per block of consecutive frames
-    val_every: int = 8  # every n-th block is held out for calibration
+    val_every: int = 4  # every n-th block is held out for calibration (several blocks: drift across a session)
     far: float = 0.01
     min_scans: int = 32
     seed: int = 0

@@ -6,6 +6,7 @@ Split: blocks of 25 consecutive frames, every 4th block is test (three blocks in
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
@@ -46,13 +47,14 @@ def block_split(root: Path, scratch: Path, block: int = 25, test_every: int = 4)
 
 
 def train_bundle(name: str, objective: str, data: Path, out: Path, **overrides) -> tuple[Path, float]:
-    """Train with default settings (plus overrides); returns the bundle and minutes taken."""
+    """Train with default settings (plus overrides) unless the bundle exists; returns it and the
+    minutes its training took (GAN, encoder and calibration, as recorded in model.json)."""
     config = TrainConfig(name=name, objective=objective, data=data, out=out, **overrides)
-    started = time.perf_counter()
     folder = config.bundle_dir
     if not (folder / "model.json").exists():
         folder = train(config, lambda *a: None, force=True)
-    return folder, (time.perf_counter() - started) / 60
+    training = json.loads((folder / "model.json").read_text())["training"]
+    return folder, (training["seconds"] + training.get("calibration_seconds", 0.0)) / 60
 
 
 def score_refs(bundle: Path, refs: list[ScanRef], mode: str, batch: int = 64) -> tuple[np.ndarray, dict, float]:

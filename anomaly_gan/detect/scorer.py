@@ -60,7 +60,7 @@ class Scorer:
 
     def score(self, x: torch.Tensor, mode: str, chunk: int = 0) -> Scored:
         """Score one batch (it is not split further: the caller sizes batches)."""
-        x = x.to(self.device)
+        x = x.to(self.device, memory_format=torch.channels_last)
         inversion = self._invert(x, mode, chunk)
         values, maps = components(x, inversion.recon, self.nets.critic, inversion.loss)
         return Scored({k: values[k].float().cpu().numpy() for k in COMPONENTS},

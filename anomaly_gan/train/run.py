@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -121,19 +122,21 @@ def train(config: TrainConfig, report: Report, resume: bool = False, force: bool
                                   f"{state.encoder_step}; checkpoint saved in {folder}") from None
     log.close()
     save_checkpoint(folder, state)
+    started = time.perf_counter()
     calibration = calibrate(config, state, data, device, report)
+    calibration_seconds = time.perf_counter() - started
     save_plots(folder, log.rows())
     save_gif(folder)
     save_interpolation(folder, state.final_generator, state.fixed_z)
     export_networks(folder, {"generator": state.final_generator, "critic": state.critic,
                              "encoder": state.encoder}, net)
-    write_meta(folder, _meta(config, net, data, state, calibration, device))
+    write_meta(folder, _meta(config, net, data, state, calibration, calibration_seconds, device))
     (folder / CHECKPOINT).unlink()
     return folder
 
 
 def _meta(config: TrainConfig, net, data: TrainingData, state: TrainState, calibration: dict,
-          device: torch.device) -> dict:
+          calibration_seconds: float, device: torch.device) -> dict:
     return {
         "name": config.name,
         "objective": config.objective,
@@ -158,7 +161,8 @@ def _meta(config: TrainConfig, net, data: TrainingData, state: TrainState, calib
             "skipped_files": len(data.skipped),
             "steps": state.step,
             "encoder_steps": state.encoder_step,
-            "seconds": round(state.seconds, 1),
+            "seconds": round(state.seconds, 1),  # GAN + encoder
+            "calibration_seconds": round(calibration_seconds, 1),
             "device": str(device),
             "torch": torch.__version__,
             "mean_good_score": float(np.mean(calibration["refine"]["good_scores"])),

@@ -1,0 +1,88 @@
+"""Training budget on the Kinect scans: minutes, steps/s and images/s per objective.
+
+    python benchmarks/train_kinect.py [--shape sphere] [--probe 20]
+
+For each objective a probe of a few GAN and encoder steps at default settings, on the block split's
+training scans, measures the step rates; a default run's minutes are projected from them (GAN steps
+x GAN step time + encoder steps x encoder step time + calibration as recorded). Where a full bundle
+exists in models/kinect-split (kinect_table.py and detect_kinect.py train them), the minutes it
+recorded are printed beside. Writes reports/kinect/train_benchmark.md. Budget: 15 minutes a class.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from anomaly_gan.config import TrainConfig  # noqa: E402
+from anomaly_gan.fsutil import atomic_write_text  # noqa: E402
+from anomaly_gan.train.data import load_training_data  # noqa: E402
+from anomaly_gan.train.objectives import OBJECTIVES  # noqa: E402
+from anomaly_gan.train.trainer import build_state, train_encoder, train_gan  # noqa: E402
+from benchmarks.kinect import KINECT, block_split, machine  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models" / "kinect-split"
+WARM_UP = 3
+
+
+def probe(config: TrainConfig, x: torch.Tensor, steps: int) -> tuple[float, float, float]:
+    """Seconds per GAN step, real images the critic sees per second, seconds per encoder step."""
+    objective = OBJECTIVES[config.objective]()
+    probe_config = replace(config, steps=WARM_UP + steps, encoder_steps=WARM_UP + steps)
+    state = build_state(probe_config, probe_config.net_config(objective.critic_norm), objective, x.device)
+    gan = [row["seconds"] for row in train_gan(probe_config, objective, state, x)][WARM_UP:]
+    critic_updates = sum(objective.n_critic for s in range(WARM_UP, WARM_UP + steps) if objective.update_critic(s))
+    encoder = [row["seconds"] for row in train_encoder(probe_config, state, x)][WARM_UP:]
+    return statistics.mean(gan), critic_updates * config.batch_size / sum(gan), statistics.mean(encoder)
+
+
+def recorded(shape: str, objective: str) -> dict | None:
+    meta = MODELS / f"{shape}-{objective}" / "model.json"
+    return json.loads(meta.read_text())["training"] if meta.exists() else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", default="sphere")
+    parser.add_argument("--probe", type=int, default=20, help="measured steps per objective")
+    args = parser.parse_args()
+    roots = block_split(KINECT, Path("/tmp/anomaly-gan-kinect-split"))
+    base = TrainConfig(name=args.shape, data=roots["train"])
+    data = load_training_data(base, roots["train"] / args.shape)
+    trained = {o: recorded(args.shape, o) for o in OBJECTIVES}
+    calibration = [t["calibration_seconds"] for t in trained.values() if t and "calibration_seconds" in t]
+    calibration_min = statistics.mean(calibration) / 60 if calibration else 0.0
+    lines = [f"# Training budget: Kinect {args.shape} scans, default settings\n",
+             f"Machine: {machine()}. {data.train.shape[0]} training scans (block split, minus the "
+             f"validation blocks), batch {base.batch_size}, width {base.width}; step rates from a {args.probe}-step "
+             f"probe after {WARM_UP} warm-up steps; projected minutes = GAN steps x GAN step time + "
+             f"{base.encoder_steps} encoder steps x encoder step time + calibration "
+             f"({calibration_min:.1f} min, as recorded by the trained bundles). Budget: 15 minutes.\n",
+             "| objective | default steps | GAN steps/s | real images/s | encoder steps/s | projected min | "
+             "recorded min (full run) |", "|---|---|---|---|---|---|---|"]
+    print("\n".join(lines), flush=True)
+    for name, objective in OBJECTIVES.items():
+        config = replace(base, objective=name)
+        gan_s, images, encoder_s = probe(config, data.train, args.probe)
+        steps = objective.default_steps
+        projected = (steps * gan_s + base.encoder_steps * encoder_s) / 60 + calibration_min
+        full = trained[name]
+        full_text = (f"{(full['seconds'] + full.get('calibration_seconds', 0)) / 60:.1f}" if full else "not trained")
+        row = (f"| {name} | {steps} | {1 / gan_s:.2f} | {images:.0f} | {1 / encoder_s:.1f} | {projected:.1f} | "
+               f"{full_text} |")
+        print(row, flush=True)
+        lines.append(row)
+    atomic_write_text(ROOT / "reports" / "kinect" / "train_benchmark.md", "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
