@@ -9,17 +9,14 @@ from __future__ import annotations
 import json
 import os
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from anomaly_gan.bundle import load_bundle
 from anomaly_gan.config import TrainConfig
 from anomaly_gan.data.layouts import ScanRef, find_scans, iter_scans
-from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.train.run import train
 
 KINECT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "kinect-shapes"
@@ -55,17 +52,6 @@ def train_bundle(name: str, objective: str, data: Path, out: Path, **overrides) 
         folder = train(config, lambda *a: None, force=True)
     training = json.loads((folder / "model.json").read_text())["training"]
     return folder, (training["seconds"] + training.get("calibration_seconds", 0.0)) / 60
-
-
-def score_refs(bundle: Path, refs: list[ScanRef], mode: str, batch: int = 64) -> tuple[np.ndarray, dict, float]:
-    """Combined scores, raw components and scans/s of one bundle on some scans."""
-    detector = Detector(load_bundle(bundle), DetectOptions(mode, batch), torch.device("cpu"))
-    scans = [s for _, s in iter_scans(refs)]
-    started = time.perf_counter()
-    parts = [detector.score(scans[i:i + batch], k) for k, i in enumerate(range(0, len(scans), batch))]
-    rate = len(scans) / (time.perf_counter() - started)
-    values = {k: np.concatenate([p[1].values[k] for p in parts]) for k in parts[0][1].values}
-    return np.concatenate([p[2] for p in parts]), values, rate
 
 
 def auroc(normal: np.ndarray, anomalous: np.ndarray) -> float:

@@ -37,11 +37,15 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def output_dir(out: Path | None, default_root: Path, force: bool) -> Path:
-    """--out, or default_root/<time>; an existing non-empty folder only with --force."""
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+def run_folder(root: Path) -> Path:
+    """The default --out of a run: root/<date-time>."""
+    return root / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def output_dir(path: Path, force: bool) -> Path:
+    """Create the output folder; an existing non-empty one only with --force."""
     try:
-        return prepare_output_dir(out or default_root / stamp, force)
+        return prepare_output_dir(path, force)
     except OutputExistsError as e:
         raise fail(str(e)) from None
 

@@ -47,7 +47,7 @@ def synth(
             refs = find_scans(from_).refs
         except ScanError as e:
             raise fail(str(e)) from None
-        output_dir(out, out, force)
+        output_dir(out, force)
         with progress_bar("injecting", len(refs)) as advance:
             for result in inject_into(refs, out, 0.5 if defect_rate is None else defect_rate, seed):
                 if isinstance(result, ScanError):
@@ -60,7 +60,7 @@ def synth(
         if unknown:
             raise fail(f"unknown shape {unknown[0]!r}; choose from {', '.join(SHAPES)}")
         for name in shape:
-            target = output_dir(out / name, out, force)
+            target = output_dir(out / name, force)
             with progress_bar(f"rendering {name}", count) as advance:
                 for _ in synthesise(target, name, count, seed, defect_rate or 0.0):
                     written += 1
@@ -87,7 +87,7 @@ def preprocess(
         refs = find_scans(raw).refs
     except ScanError as e:
         raise fail(str(e)) from None
-    output_dir(out, out, force)
+    output_dir(out, force)
     done, bad = 0, 0
     with progress_bar("preprocessing", len(refs)) as advance:
         for _, scan in iter_scans(refs):

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from anomaly_gan.bundle import BundleError, load_bundle
-from anomaly_gan.cli.app import app, console, errors, fail, output_dir, progress_bar, warn
+from anomaly_gan.cli.app import app, console, errors, fail, output_dir, progress_bar, run_folder, warn
 from anomaly_gan.data.layouts import find_scans
 from anomaly_gan.data.scan import ScanError
 from anomaly_gan.detect.detector import DetectOptions, Detector
@@ -93,7 +93,7 @@ def detect(
         for line in problems[:-1]:
             warn(line)
         raise fail(problems[-1] if problems else "no scans given")
-    folder = output_dir(out, Path("reports/detect"), force)
+    folder = output_dir(out or run_folder(Path("reports/detect")), force)
     run = DetectRun(folder, unreadable=problems)
     report_console = errors if json_out else console
     try:

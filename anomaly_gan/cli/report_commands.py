@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from anomaly_gan.bundle import BundleError, load_bundle
-from anomaly_gan.cli.app import app, console, fail, output_dir, progress_bar, warn
+from anomaly_gan.cli.app import app, console, fail, output_dir, progress_bar, run_folder, warn
 from anomaly_gan.data.scan import ScanError
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.device import resolve_device
@@ -48,7 +48,7 @@ def evaluate(
         refs = labelled_refs(root, normal, anomalous or [], normal_class)
     except ScanError as e:
         raise fail(str(e)) from None
-    folder = output_dir(out, Path("reports/eval"), force)
+    folder = output_dir(out or run_folder(Path("reports/eval")), force)
     with progress_bar(f"evaluate ({mode})", len(refs)) as advance:
         metrics, run = run_evaluate(refs, detector, folder, advance)
     for line in run.unreadable:
