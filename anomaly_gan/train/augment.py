@@ -11,12 +11,16 @@ import torch.nn.functional as F
 
 
 def diff_augment(x: torch.Tensor, shift: int = 4) -> torch.Tensor:
-    """Random per-scan shift (background filled in) and colour brightness; uses torch's RNG."""
-    b = x.shape[0]
+    """Random per-scan shift (background filled in) and colour brightness; uses torch's RNG.
+
+    The shift is one gather, whose (B, H, W, C) result is already channels-last for the critic.
+    """
+    b, _, h, w = x.shape
     brightness = (torch.rand(b, 1, 1, 1, device=x.device) - 0.5) * 0.3
     x = torch.cat([x[:, :3] + brightness, x[:, 3:]], dim=1)
-    dx, dy = torch.randint(-shift, shift + 1, (2, b)).tolist()
+    dx, dy = torch.randint(-shift, shift + 1, (2, b)).to(x.device)
     padded = F.pad(x, (shift, shift, shift, shift), value=-1.0)  # background is -1 everywhere
-    h, w = x.shape[2:]
-    return torch.stack([padded[i, :, shift + dy[i]:shift + dy[i] + h, shift + dx[i]:shift + dx[i] + w]
-                        for i in range(b)])
+    rows = (shift + dy)[:, None] + torch.arange(h, device=x.device)  # (B, H)
+    cols = (shift + dx)[:, None] + torch.arange(w, device=x.device)  # (B, W)
+    batch = torch.arange(b, device=x.device)[:, None, None]
+    return padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)

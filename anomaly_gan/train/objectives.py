@@ -135,20 +135,25 @@ class WGANGP(WGANClip):
 
     The critic learns faster than the generator (TTUR): with equal rates the generator outruns
     the critic and the Wasserstein estimate turns negative (seen on the half-rings toy).
+    The penalty is an expectation over interpolates; estimating it on the first `penalty_samples`
+    pairs of the (randomly drawn) batch keeps it unbiased and makes the double backward, the
+    dearest part of a critic step, 4x cheaper at batch 64.
     """
 
     name = "wgan-gp"
     critic_norm = "layer"
-    default_steps = 300  # each step is 5 critic steps with a double backward: about 2 s on 2 cores
+    default_steps = 600  # each step is 5 critic steps with a double backward: about 1 s on 2 cores
 
-    def __init__(self, lr_g: float = 1e-4, lr_d: float = 3e-4, penalty: float = 10.0) -> None:
+    def __init__(self, lr_g: float = 1e-4, lr_d: float = 3e-4, penalty: float = 10.0,
+                 penalty_samples: int = 16) -> None:
         Objective.__init__(self, lr_g, lr_d)
-        self.penalty = penalty
+        self.penalty, self.penalty_samples = penalty, penalty_samples
 
     def critic_loss(self, critic, real, fake):
         # update D: maximise D(x) - D(G(z)) - lambda (||grad D(x_hat)|| - 1)^2
         loss, stats = super().critic_loss(critic, real, fake)
-        gp = gradient_penalty(critic, real, fake)
+        n = self.penalty_samples
+        gp = gradient_penalty(critic, real[:n], fake[:n])
         return loss + self.penalty * gp, stats | {"gradient_penalty": gp.item()}
 
     def optimizers(self, g, d):
