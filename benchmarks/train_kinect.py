@@ -72,7 +72,7 @@ def main() -> None:
     print("\n".join(lines), flush=True)
     for name, objective in OBJECTIVES.items():
         config = replace(base, objective=name)
-        gan_s, images, encoder_s = probe(config, data.train.contiguous(memory_format=torch.channels_last), args.probe)
+        gan_s, images, encoder_s = probe(config, data.train, args.probe)
         steps = objective.default_steps
         projected = (steps * gan_s + base.encoder_steps * encoder_s) / 60 + calibration_min
         full = trained[name]

@@ -101,7 +101,7 @@ def train(config: TrainConfig, report: Report, resume: bool = False, force: bool
         _check_resumable(config, state)
     state.extra["config"] = config.to_dict()
     log = TrainLog(folder, {"gan": state.step, "encoder": state.encoder_step} if resume else None)
-    train_x = data.train.to(device, memory_format=torch.channels_last)
+    train_x = data.train.to(device)
     try:
         for row in train_gan(config, objective, state, train_x):
             log.write("gan", row)

@@ -23,6 +23,7 @@ from anomaly_gan.train.augment import diff_augment
 from anomaly_gan.train.objectives import Objective
 
 CHECKPOINT = "checkpoint.pt"
+LAYOUT = torch.channels_last  # networks and batches: 1.3-1.4x faster convolutions on the CPU
 
 
 @dataclass
@@ -50,7 +51,7 @@ def build_state(config: TrainConfig, net: NetConfig, objective: Objective, devic
     generator, critic, encoder = Generator(net), Critic(net), Encoder(net)
     for model in (generator, critic, encoder):
         model.apply(init_weights)
-        model.to(device, memory_format=torch.channels_last)  # 1.3-1.4x faster convolutions on the CPU
+        model.to(device, memory_format=LAYOUT)
     opt_g, opt_d = objective.optimizers(generator, critic)
     opt_e = torch.optim.Adam(encoder.parameters(), 2e-4, betas=(0.5, 0.999))
     ema = copy.deepcopy(generator).eval().requires_grad_(False) if config.ema else None
@@ -110,6 +111,7 @@ def train_gan(config: TrainConfig, objective: Objective, state: TrainState, data
               ) -> Iterator[dict[str, float]]:
     """Run generator updates from state.step to config.total_steps; yields one log row per step."""
     g, d, device = state.generator, state.critic, data.device
+    data = data.contiguous(memory_format=LAYOUT)  # a no-op when already in the networks' layout
     g.train()
     d.train()
     view = (lambda x: d(diff_augment(x))) if config.augment else d
@@ -148,6 +150,7 @@ def train_encoder(config: TrainConfig, state: TrainState, data: torch.Tensor) ->
     """f-AnoGAN izi_f: E learns x -> z with G and D frozen, so that G(E(x)) matches x in image
     space and in the critic's feature space (weight kappa)."""
     g, d, e = state.final_generator.eval(), state.critic.eval(), state.encoder.train()
+    data = data.contiguous(memory_format=LAYOUT)
     for model in (g, d):
         model.requires_grad_(False)
     for step in range(state.encoder_step, config.encoder_steps):
