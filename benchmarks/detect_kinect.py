@@ -55,11 +55,14 @@ def score(detector: Detector, scans: list) -> tuple[np.ndarray, np.ndarray, floa
 
 def unbatched_seed_rate(detector: Detector, scans: list, count: int = 6) -> float:
     """The publication's form: one scan, one restart at a time, a fresh generator copy each."""
-    x = detector.tensor(scans[:count])
-    starts = torch.randn(count, 3, detector.bundle.net.latent)
     generator = detector.bundle.eager_generator()
+    device = next(generator.parameters()).device
+    x = detector.tensor(scans[:count]).to(device)
+    starts = torch.randn(count, 3, detector.bundle.net.latent).to(device)
     started = time.perf_counter()
     invert_seed_unbatched(generator, x, detector.bundle.invert_settings, starts)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     return count / (time.perf_counter() - started)
 
 

@@ -32,14 +32,14 @@ def machine() -> str:
 def block_split(root: Path, scratch: Path, block: int = 25, test_every: int = 4) -> dict[str, Path]:
     """Write scratch/train/<class>/ and scratch/test/<class>/ as links; returns the two roots."""
     for cls in CLASSES:
-        refs = find_scans(root / cls).refs
+        refs = find_scans(root.resolve() / cls).refs
         for i, ref in enumerate(refs):
             part = "test" if (i // block) % test_every == test_every - 1 else "train"
             for src, sub in ((ref.rgb, "RGB_Final"), (ref.depth, "Depth_Final")):
                 link = scratch / part / cls / sub / src.name
-                if not link.exists():
-                    link.parent.mkdir(parents=True, exist_ok=True)
-                    link.symlink_to(src)
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.unlink(missing_ok=True)  # a link left by an earlier split may point elsewhere
+                link.symlink_to(src)
     return {"train": scratch / "train", "test": scratch / "test"}
 
 

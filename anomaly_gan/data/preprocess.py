@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import open3d as o3d
 
 from anomaly_gan.data.camera import Intrinsics, backproject, to_mm
 from anomaly_gan.data.scan import Scan, ScanError
@@ -29,6 +28,8 @@ class PreprocessConfig:
 
 def object_pixels(scan: Scan, config: PreprocessConfig) -> np.ndarray:
     """(H, W) bool mask of the largest cluster left after removing the supporting plane."""
+    import open3d as o3d  # loaded here so that commands which never prepare captures start faster
+
     h, w = scan.shape
     depth = to_mm(scan.depth, scan.depth_unit)
     keep = scan.valid & (depth >= config.near_mm) & (depth <= config.far_mm)

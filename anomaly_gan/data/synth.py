@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import open3d as o3d
 
 from anomaly_gan.data.camera import mm_to_8bit
 from anomaly_gan.data.scan import Scan
+
+if TYPE_CHECKING:  # open3d loads in ~0.5 s; only rendering needs it, not `--help` or detection
+    import open3d as o3d
 
 SHAPES = ("rectangle", "cylinder", "sphere")
 
@@ -61,6 +64,8 @@ def render_scan(shape: str, rng: np.random.Generator, scan_id: str, size: int = 
 
 def make_mesh(shape: str, rng: np.random.Generator) -> tuple[o3d.geometry.TriangleMesh, np.ndarray]:
     """Mesh centred on the origin (cylinder axis = z) and its half extents."""
+    import open3d as o3d
+
     if shape == "rectangle":
         dims = rng.uniform(0.05, 0.11, 3) * np.array([1.0, rng.uniform(0.5, 1.2), rng.uniform(0.4, 1.0)])
         mesh = o3d.geometry.TriangleMesh.create_box(*(2 * dims))
@@ -106,6 +111,8 @@ def cast(meshes: list[tuple[np.ndarray, np.ndarray]], focal: float, width: int, 
     Returns z in metres (inf = miss), the index of the mesh hit (-1 = none), camera-frame normals
     and hit points, each per pixel.
     """
+    import open3d as o3d
+
     scene = o3d.t.geometry.RaycastingScene()
     ids = [scene.add_triangles(v.astype(np.float32), t.astype(np.uint32)) for v, t in meshes]
     v, u = np.mgrid[0:height, 0:width].astype(np.float32)
