@@ -1,0 +1,76 @@
+"""How many random restarts and Adam steps `refine` needs: cross-class AUROC against scans/s.
+
+    python benchmarks/refine_restarts.py
+
+For each Kinect block-split bundle in models/kinect-split (detect_kinect.py trains them), scores the
+bundle's own validation blocks (good) against every 3rd training scan of the other two classes,
+with refine at several (random restarts besides E(x), steps) settings and with fast mode. No test
+scan is used, so the default can be chosen from this table. Scores combine with the bundle's own
+refine calibration. Writes reports/kinect/refine_restarts.md.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from anomaly_gan.bundle import load_bundle  # noqa: E402
+from anomaly_gan.data.layouts import find_scans, iter_scans  # noqa: E402
+from anomaly_gan.detect.detector import DetectOptions, Detector  # noqa: E402
+from anomaly_gan.fsutil import atomic_write_text  # noqa: E402
+from benchmarks.kinect import CLASSES, KINECT, auroc, block_split, machine  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models" / "kinect-split"
+SETTINGS = ((4, 20), (1, 20), (0, 20), (0, 5), (0, 40))  # (random restarts, steps)
+
+
+def cross_class(detector: Detector, mode: str, good: list, others: list) -> tuple[float, float]:
+    """AUROC of good vs other-class scans, and scans/s over both."""
+    started = time.perf_counter()
+    scores = [detector.calibration.combine(detector.scorer.score_all(detector.tensor(s), mode).values)
+              for s in (good, others)]
+    return auroc(*scores), (len(good) + len(others)) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    roots = block_split(KINECT, Path("/tmp/anomaly-gan-kinect-split"))
+    scans = {c: [s for _, s in iter_scans(find_scans(roots["train"] / c).refs)] for c in CLASSES}
+    header = " | ".join(f"r{r} s{s}" for r, s in SETTINGS)
+    lines = ["# Refine: random restarts and steps (validation side)\n",
+             f"Machine: {machine()}. Each bundle's validation blocks (good) vs every 3rd training scan of the "
+             "other classes; cell = cross-class AUROC (scans/s). r = random restarts besides E(x), s = Adam "
+             "steps.\n", f"| bundle | fast | {header} |", "|---|---|" + "---|" * len(SETTINGS)]
+    print("\n".join(lines), flush=True)
+    means = np.zeros(len(SETTINGS) + 1)
+    bundles = [MODELS / f"{c}-{o}" for o in ("gan", "wgan-gp") for c in CLASSES]
+    for bundle in bundles:
+        cls = bundle.name.split("-")[0]
+        validation = set(json.loads((bundle / "model.json").read_text())["training"]["validation_ids"])
+        good = [s for s in scans[cls] if s.id in validation]
+        others = [s for c in CLASSES if c != cls for s in scans[c][::3]]
+        cells = [cross_class(Detector(load_bundle(bundle), DetectOptions("fast"), torch.device("cpu")),
+                             "fast", good, others)]
+        for restarts, steps in SETTINGS:
+            detector = Detector(load_bundle(bundle), DetectOptions("refine"), torch.device("cpu"))
+            detector.scorer.settings = replace(detector.scorer.settings, restarts=restarts, steps=steps)
+            cells.append(cross_class(detector, "refine", good, others))
+        means += [a for a, _ in cells]
+        row = f"| {bundle.name} | " + " | ".join(f"{a:.3f} ({r:.1f}/s)" for a, r in cells) + " |"
+        print(row, flush=True)
+        lines.append(row)
+    lines.append("| mean | " + " | ".join(f"{m / len(bundles):.3f}" for m in means) + " |")
+    print(lines[-1])
+    atomic_write_text(ROOT / "reports" / "kinect" / "refine_restarts.md", "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
