@@ -1,12 +1,13 @@
 """Training and detection on a CUDA GPU against the same machine's CPU, on the Kinect scans.
 
-    python benchmarks/cuda_kinect.py [--data DIR] [--models DIR] [--out DIR]
+    python benchmarks/cuda_kinect.py [--data DIR] [--models DIR] [--out DIR] [--speed-only]
 
 Needs CUDA. Per objective: GAN steps/s on the GPU (bf16 autocast) and on the CPU from a short
 probe; then each class trained at default settings on the GPU (block split as in the other
 benchmarks), and its test blocks scored in each mode on the GPU (cross-class AUROC, scans/s). For
 the first bundle: CPU and GPU scores of the same scans compared, and fast/refine/seed speed on
-both, beside the publication's unbatched seed search. Writes cuda_benchmark.md into --out.
+both, beside the publication's unbatched seed search. Writes cuda_benchmark.md into --out
+(--speed-only: one bundle, the speed section alone, cuda_speed.md).
 """
 
 from __future__ import annotations
