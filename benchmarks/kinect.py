@@ -17,6 +17,7 @@ from sklearn.metrics import roc_auc_score
 
 from anomaly_gan.config import TrainConfig
 from anomaly_gan.data.layouts import ScanRef, find_scans, iter_scans
+from anomaly_gan.detect.detector import Detector
 from anomaly_gan.train.run import train
 
 KINECT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "kinect-shapes"
@@ -52,6 +53,12 @@ def train_bundle(name: str, objective: str, data: Path, out: Path, **overrides) 
         folder = train(config, lambda *a: None, force=True)
     training = json.loads((folder / "model.json").read_text())["training"]
     return folder, (training["seconds"] + training.get("calibration_seconds", 0.0)) / 60
+
+
+def combined_scores(detector: Detector, scans: list) -> np.ndarray:
+    """Image scores of any number of scans in the detector's mode, batched as `detect` batches."""
+    scored = detector.scorer.score_all(detector.tensor(scans), detector.options.mode)
+    return detector.calibration.combine(scored.values)
 
 
 def auroc(normal: np.ndarray, anomalous: np.ndarray) -> float:

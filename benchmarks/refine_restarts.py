@@ -26,18 +26,17 @@ from anomaly_gan.bundle import load_bundle  # noqa: E402
 from anomaly_gan.data.layouts import find_scans, iter_scans  # noqa: E402
 from anomaly_gan.detect.detector import DetectOptions, Detector  # noqa: E402
 from anomaly_gan.fsutil import atomic_write_text  # noqa: E402
-from benchmarks.kinect import CLASSES, KINECT, auroc, block_split, machine  # noqa: E402
+from benchmarks.kinect import CLASSES, KINECT, auroc, block_split, combined_scores, machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models" / "kinect-split"
 SETTINGS = ((4, 20), (1, 20), (0, 20), (0, 5), (0, 40))  # (random restarts, steps)
 
 
-def cross_class(detector: Detector, mode: str, good: list, others: list) -> tuple[float, float]:
+def cross_class(detector: Detector, good: list, others: list) -> tuple[float, float]:
     """AUROC of good vs other-class scans, and scans/s over both."""
     started = time.perf_counter()
-    scores = [detector.calibration.combine(detector.scorer.score_all(detector.tensor(s), mode).values)
-              for s in (good, others)]
+    scores = [combined_scores(detector, s) for s in (good, others)]
     return auroc(*scores), (len(good) + len(others)) / (time.perf_counter() - started)
 
 
@@ -58,11 +57,11 @@ def main() -> None:
         good = [s for s in scans[cls] if s.id in validation]
         others = [s for c in CLASSES if c != cls for s in scans[c][::3]]
         cells = [cross_class(Detector(load_bundle(bundle), DetectOptions("fast"), torch.device("cpu")),
-                             "fast", good, others)]
+                             good, others)]
         for restarts, steps in SETTINGS:
             detector = Detector(load_bundle(bundle), DetectOptions("refine"), torch.device("cpu"))
             detector.scorer.settings = replace(detector.scorer.settings, restarts=restarts, steps=steps)
-            cells.append(cross_class(detector, "refine", good, others))
+            cells.append(cross_class(detector, good, others))
         means += [a for a, _ in cells]
         row = f"| {bundle.name} | " + " | ".join(f"{a:.3f} ({r:.1f}/s)" for a, r in cells) + " |"
         print(row, flush=True)

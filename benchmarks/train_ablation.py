@@ -16,7 +16,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -26,7 +25,15 @@ from anomaly_gan.data.layouts import find_scans, iter_scans  # noqa: E402
 from anomaly_gan.detect.detector import DetectOptions, Detector  # noqa: E402
 from anomaly_gan.fsutil import atomic_write_text  # noqa: E402
 from anomaly_gan.train.data import defective_copies  # noqa: E402
-from benchmarks.kinect import CLASSES, KINECT, auroc, block_split, machine, train_bundle  # noqa: E402
+from benchmarks.kinect import (  # noqa: E402
+    CLASSES,
+    KINECT,
+    auroc,
+    block_split,
+    combined_scores,
+    machine,
+    train_bundle,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {  # name -> TrainConfig overrides; "default" is the shipped setting
@@ -68,12 +75,8 @@ def main() -> None:
         cells = []
         for mode in ("fast", "refine"):
             detector = Detector(load_bundle(bundle), DetectOptions(mode), torch.device("cpu"))
-
-            def score(some: list, detector: Detector = detector, mode: str = mode) -> np.ndarray:
-                return detector.calibration.combine(detector.scorer.score_all(detector.tensor(some), mode).values)
-
-            normal = score(good)
-            cells += [f"{auroc(normal, score(others)):.3f}", f"{auroc(normal, score(injected)):.3f}"]
+            normal = combined_scores(detector, good)
+            cells += [f"{auroc(normal, combined_scores(detector, some)):.3f}" for some in (others, injected)]
         row = f"| {variant} | {minutes:.1f} | " + " | ".join(cells) + " |"
         print(row, flush=True)
         lines.append(row)
