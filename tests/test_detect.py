@@ -41,6 +41,17 @@ def test_batched_seed_search_equals_one_at_a_time(nets) -> None:
     torch.testing.assert_close(batched.z, single.z, rtol=1e-3, atol=1e-4)
 
 
+def test_seed_scores_do_not_depend_on_scans_per_pass(nets, monkeypatch) -> None:
+    g, d, e = nets
+    scorer = Scorer(Networks(g, d, e, lambda: g, 8), InvertSettings(seed_steps=3), torch.device("cpu"))
+    x = torch.rand(5, 4, 64, 64) * 2 - 1
+    scores = []
+    for per_pass in (1, 5):
+        monkeypatch.setattr("anomaly_gan.detect.scorer.SEED_SCANS_PER_CPU_PASS", per_pass)
+        scores.append(scorer.score(x, "seed", chunk=0).values["search"])
+    np.testing.assert_allclose(scores[0], scores[1], rtol=1e-4, atol=1e-6)
+
+
 def test_batched_refine_equals_per_scan_refine(nets) -> None:
     g, d, e = nets
     x = torch.rand(4, 4, 64, 64) * 2 - 1
