@@ -93,8 +93,8 @@ def main() -> None:
              f"{SEED_SUBSET}rd test scan. Cross-class: the other two classes are the anomalies. "
              "Injected: each test scan once good and once with one random defect of the 7 kinds. scans/s: "
              "over every scan a row scores (good, other classes, injected) in one stream of batches of 64, "
-             "after one untimed batch "
-             "(TorchScript optimises its graphs on the first calls; a detect run pays that once).\n",
+             "after one untimed batch (TorchScript optimises its graphs on the first calls; a detect run "
+             "pays that once).\n",
              "| class | objective | train min | mode | cross-class AUROC | published | NN baseline | "
              "injected image AUROC | injected pixel AUROC | scans/s |",
              "|---|---|---|---|---|---|---|---|---|---|"]

@@ -71,7 +71,7 @@ class Scorer:
                          torch.cat([p.loss for p in parts]))
 
     def score(self, x: torch.Tensor, mode: str, chunk: int = 0) -> Scored:
-        """Score one batch (it is not split further: the caller sizes batches)."""
+        """Score one batch (the caller sizes batches; only seed mode on a CPU runs it in passes)."""
         x = x.to(self.device, memory_format=torch.channels_last)
         inversion = self._invert(x, mode, chunk)
         values, maps = components(x, inversion.recon, self.nets.critic, inversion.loss)
