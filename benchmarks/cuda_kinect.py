@@ -29,8 +29,18 @@ from anomaly_gan.detect.detector import DetectOptions, Detector  # noqa: E402
 from anomaly_gan.fsutil import atomic_write_text  # noqa: E402
 from anomaly_gan.train.data import load_training_data  # noqa: E402
 from anomaly_gan.train.objectives import OBJECTIVES  # noqa: E402
-from benchmarks.detect_kinect import score, unbatched_seed_rate  # noqa: E402
-from benchmarks.kinect import CLASSES, KINECT, PUBLISHED, auroc, block_split, machine, train_bundle  # noqa: E402
+from benchmarks.detect_kinect import unbatched_seed_rate  # noqa: E402
+from benchmarks.kinect import (  # noqa: E402
+    CLASSES,
+    KINECT,
+    PUBLISHED,
+    auroc,
+    block_split,
+    machine,
+    score_scans,
+    timed_score_scans,
+    train_bundle,
+)
 from benchmarks.train_kinect import probe  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,9 +63,9 @@ def rate_and_scores(bundle: Path, mode: str, batch: int, device: torch.device, t
                     scans: list | None = None) -> tuple[float, np.ndarray | None, float]:
     """Scans/s over `timed`, scores of `scans` (default: of `timed`), and the bundle's threshold."""
     detector = Detector(load_bundle(bundle), DetectOptions(mode, batch), device)
-    score(detector, timed[:batch])  # warm-up at the timed batch shape: cuDNN plans, lazy initialisation
-    scores, _, rate = score(detector, timed)
-    return rate, score(detector, scans)[0] if scans else scores, detector.threshold
+    score_scans(detector, timed[:batch])  # warm-up at the timed batch shape: cuDNN plans, lazy initialisation
+    scores, _, rate = timed_score_scans(detector, timed)
+    return rate, score_scans(detector, scans)[0] if scans else scores, detector.threshold
 
 
 def speed_rows(bundle: Path, scans: list, report: Report) -> None:
@@ -108,8 +118,8 @@ def quality_rows(objectives: list[str], roots: dict[str, Path], test: dict[str, 
             aurocs, rates = [], []
             for mode in ("fast", "refine", "seed"):
                 detector = Detector(load_bundle(bundle), DetectOptions(mode, 64), CUDA)
-                s_n, _, rate = score(detector, test[cls])
-                s_o, _, _ = score(detector, others)
+                s_n, _, rate = timed_score_scans(detector, test[cls])
+                s_o, _ = score_scans(detector, others)
                 aurocs.append(f"{auroc(s_n, s_o):.3f}")
                 rates.append(f"{rate:.0f}")
             published = PUBLISHED[cls][0 if name == "gan" else 1]

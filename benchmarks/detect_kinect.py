@@ -35,6 +35,7 @@ from benchmarks.kinect import (  # noqa: E402
     block_split,
     machine,
     nearest_neighbour_scores,
+    timed_score_scans,
     train_bundle,
 )
 
@@ -43,13 +44,6 @@ MODELS = ROOT / "models" / "kinect-split"
 OUT = ROOT / "reports" / "kinect"
 OBJECTIVES = ("gan", "wgan-gp")
 SEED_SUBSET = 3  # seed mode is slow: every 3rd test scan
-
-
-def score(detector: Detector, scans: list) -> tuple[np.ndarray, np.ndarray]:
-    """Image scores and anomaly maps, batched as `detect` batches."""
-    batch = detector.options.batch_size
-    parts = [detector.score(scans[i:i + batch], k) for k, i in enumerate(range(0, len(scans), batch))]
-    return np.concatenate([p[2] for p in parts]), np.concatenate([p[1].maps for p in parts])
 
 
 def unbatched_seed_rate(detector: Detector, scans: list, count: int = 6) -> float:
@@ -114,9 +108,8 @@ def main() -> None:
                 if mode != "seed":  # seed's generator runs eagerly and needs no warm-up
                     detector.score(normal[:detector.options.batch_size], 0)
                 parts = [some[::step] for some in (normal, others, defective)]
-                started = time.perf_counter()  # one stream of batches, as `detect` streams a folder
-                scores, all_maps = score(detector, [s for part in parts for s in part])
-                rate = len(scores) / (time.perf_counter() - started)
+                # one stream of batches, as `detect` streams a folder
+                scores, all_maps, rate = timed_score_scans(detector, [s for part in parts for s in part])
                 ends = np.cumsum([len(part) for part in parts])[:2]
                 s_n, s_o, s_d = np.split(scores, ends)
                 good_maps, _, maps = np.split(all_maps, ends)

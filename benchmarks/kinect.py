@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
 from pathlib import Path
 
 import numpy as np
@@ -55,10 +56,18 @@ def train_bundle(name: str, objective: str, data: Path, out: Path, **overrides) 
     return folder, (training["seconds"] + training.get("calibration_seconds", 0.0)) / 60
 
 
-def combined_scores(detector: Detector, scans: list) -> np.ndarray:
-    """Image scores of any number of scans in the detector's mode, batched as `detect` batches."""
+def score_scans(detector: Detector, scans: list) -> tuple[np.ndarray, np.ndarray]:
+    """Image scores and anomaly maps of any number of scans in the detector's mode, batched as
+    `detect` batches."""
     scored = detector.scorer.score_all(detector.tensor(scans), detector.options.mode)
-    return detector.calibration.combine(scored.values)
+    return detector.calibration.combine(scored.values), scored.maps
+
+
+def timed_score_scans(detector: Detector, scans: list) -> tuple[np.ndarray, np.ndarray, float]:
+    """score_scans and the scans/s it ran at (results come back to the CPU, so a GPU has finished)."""
+    started = time.perf_counter()
+    scores, maps = score_scans(detector, scans)
+    return scores, maps, len(scans) / (time.perf_counter() - started)
 
 
 def auroc(normal: np.ndarray, anomalous: np.ndarray) -> float:

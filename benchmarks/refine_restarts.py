@@ -26,7 +26,7 @@ from anomaly_gan.bundle import load_bundle  # noqa: E402
 from anomaly_gan.data.layouts import find_scans, iter_scans  # noqa: E402
 from anomaly_gan.detect.detector import DetectOptions, Detector  # noqa: E402
 from anomaly_gan.fsutil import atomic_write_text  # noqa: E402
-from benchmarks.kinect import CLASSES, KINECT, auroc, block_split, combined_scores, machine  # noqa: E402
+from benchmarks.kinect import CLASSES, KINECT, auroc, block_split, machine, score_scans  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models" / "kinect-split"
@@ -36,7 +36,7 @@ SETTINGS = ((4, 20), (1, 20), (0, 20), (0, 5), (0, 40))  # (random restarts, ste
 def cross_class(detector: Detector, good: list, others: list) -> tuple[float, float]:
     """AUROC of good vs other-class scans, and scans/s over both."""
     started = time.perf_counter()
-    scores = [combined_scores(detector, s) for s in (good, others)]
+    scores = [score_scans(detector, s)[0] for s in (good, others)]
     return auroc(*scores), (len(good) + len(others)) / (time.perf_counter() - started)
 
 

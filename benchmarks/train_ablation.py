@@ -30,8 +30,8 @@ from benchmarks.kinect import (  # noqa: E402
     KINECT,
     auroc,
     block_split,
-    combined_scores,
     machine,
+    score_scans,
     train_bundle,
 )
 
@@ -76,8 +76,8 @@ def main() -> None:
         cells = []
         for mode in ("fast", "refine"):
             detector = Detector(load_bundle(bundle), DetectOptions(mode), torch.device("cpu"))
-            normal = combined_scores(detector, good)
-            cells += [f"{auroc(normal, combined_scores(detector, some)):.3f}" for some in (others, injected)]
+            normal = score_scans(detector, good)[0]
+            cells += [f"{auroc(normal, score_scans(detector, some)[0]):.3f}" for some in (others, injected)]
         row = f"| {variant} | {minutes:.1f} | " + " | ".join(cells) + " |"
         print(row, flush=True)
         lines.append(row)
