@@ -1,6 +1,6 @@
 """Training and detection on a CUDA GPU against the same machine's CPU, on the Kinect scans.
 
-    python benchmarks/cuda_kinect.py [--data DIR] [--models DIR] [--out DIR] [--speed-only]
+    python -m benchmarks.cuda_kinect [--data DIR] [--models DIR] [--out DIR] [--speed-only]
 
 Needs CUDA. Per objective: GAN steps/s on the GPU (bf16 autocast) and on the CPU from a short
 probe; then each class trained at default settings on the GPU (block split as in the other
@@ -20,28 +20,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from anomaly_gan.bundle import load_bundle  # noqa: E402
-from anomaly_gan.config import TrainConfig  # noqa: E402
-from anomaly_gan.data.layouts import find_scans, iter_scans  # noqa: E402
-from anomaly_gan.detect.detector import DetectOptions, Detector  # noqa: E402
-from anomaly_gan.fsutil import atomic_write_text  # noqa: E402
-from anomaly_gan.train.data import load_training_data  # noqa: E402
-from anomaly_gan.train.objectives import OBJECTIVES  # noqa: E402
-from benchmarks.detect_kinect import unbatched_seed_rate  # noqa: E402
-from benchmarks.kinect import (  # noqa: E402
+from anomaly_gan.bundle.store import load_bundle
+from anomaly_gan.data.layouts import find_scans, iter_scans
+from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.fsutil import atomic_write_text
+from anomaly_gan.train.config import TrainConfig
+from anomaly_gan.train.data import load_training_data
+from anomaly_gan.train.objectives import OBJECTIVES
+from benchmarks.detect_kinect import unbatched_seed_rate
+from benchmarks.kinect import (
     CLASSES,
     KINECT,
     PUBLISHED,
     auroc,
     block_split,
     machine,
-    score_scans,
-    timed_score_scans,
+    timed_score,
     train_bundle,
 )
-from benchmarks.train_kinect import probe  # noqa: E402
+from benchmarks.train_kinect import probe
 
 ROOT = Path(__file__).resolve().parents[1]
 CUDA, CPU = torch.device("cuda"), torch.device("cpu")
@@ -63,9 +60,9 @@ def rate_and_scores(bundle: Path, mode: str, batch: int, device: torch.device, t
                     scans: list | None = None) -> tuple[float, np.ndarray | None, float]:
     """Scans/s over `timed`, scores of `scans` (default: of `timed`), and the bundle's threshold."""
     detector = Detector(load_bundle(bundle), DetectOptions(mode, batch), device)
-    score_scans(detector, timed[:batch])  # warm-up at the timed batch shape: cuDNN plans, lazy initialisation
-    scores, _, rate = timed_score_scans(detector, timed)
-    return rate, score_scans(detector, scans)[0] if scans else scores, detector.threshold
+    detector.score(timed[:batch])  # warm-up at the timed batch shape: cuDNN plans, lazy initialisation
+    scored, rate = timed_score(detector, timed)
+    return rate, detector.score(scans).scores if scans else scored.scores, detector.threshold
 
 
 def speed_rows(bundle: Path, scans: list, report: Report) -> None:
@@ -118,9 +115,8 @@ def quality_rows(objectives: list[str], roots: dict[str, Path], test: dict[str, 
             aurocs, rates = [], []
             for mode in ("fast", "refine", "seed"):
                 detector = Detector(load_bundle(bundle), DetectOptions(mode, 64), CUDA)
-                s_n, _, rate = timed_score_scans(detector, test[cls])
-                s_o, _ = score_scans(detector, others)
-                aurocs.append(f"{auroc(s_n, s_o):.3f}")
+                normal, rate = timed_score(detector, test[cls])
+                aurocs.append(f"{auroc(normal.scores, detector.score(others).scores):.3f}")
                 rates.append(f"{rate:.0f}")
             published = PUBLISHED[cls][0 if name == "gan" else 1]
             report.add(f"| {cls} | {name} | {minutes:.1f} | {' / '.join(aurocs)} | {published:.2f} | "

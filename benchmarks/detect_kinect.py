@@ -1,6 +1,6 @@
 """Detection quality and speed on the real Kinect scans (block split), per class, objective and mode.
 
-    python benchmarks/detect_kinect.py            # trains missing bundles (about 75 min on 2 cores)
+    python -m benchmarks.detect_kinect            # trains missing bundles (about 75 min on 2 cores)
 
 Prints and writes reports/kinect/detect_benchmark.md: cross-class AUROC (the publication's task),
 injected-defect image and pixel AUROC, scans/s per mode, training minutes, the nearest-neighbour
@@ -9,7 +9,6 @@ baseline and the published figures, and the speed ratios the targets name.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -17,16 +16,14 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from anomaly_gan.bundle import load_bundle  # noqa: E402
-from anomaly_gan.data.layouts import find_scans, iter_scans  # noqa: E402
-from anomaly_gan.detect.detector import DetectOptions, Detector  # noqa: E402
-from anomaly_gan.detect.invert import invert_seed_unbatched  # noqa: E402
-from anomaly_gan.fsutil import atomic_write_text  # noqa: E402
-from anomaly_gan.report.metrics import pixel_auroc  # noqa: E402
-from anomaly_gan.train.data import defective_copies  # noqa: E402
-from benchmarks.kinect import (  # noqa: E402
+from anomaly_gan.bundle.store import load_bundle
+from anomaly_gan.data.layouts import find_scans, iter_scans
+from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.invert import invert_seed_unbatched
+from anomaly_gan.fsutil import atomic_write_text
+from anomaly_gan.report.metrics import pixel_auroc
+from anomaly_gan.train.data import defective_copies
+from benchmarks.kinect import (
     BASELINE_NN,
     CLASSES,
     KINECT,
@@ -35,7 +32,7 @@ from benchmarks.kinect import (  # noqa: E402
     block_split,
     machine,
     nearest_neighbour_scores,
-    timed_score_scans,
+    timed_score,
     train_bundle,
 )
 
@@ -51,9 +48,9 @@ def unbatched_seed_rate(detector: Detector, scans: list, count: int = 6) -> floa
     generator = detector.bundle.eager_generator()
     device = next(generator.parameters()).device
     x = detector.tensor(scans[:count]).to(device)
-    starts = torch.randn(count, 3, detector.bundle.net.latent).to(device)
+    starts = torch.randn(count, 3, detector.bundle.meta.network.latent).to(device)
     started = time.perf_counter()
-    invert_seed_unbatched(generator, x, detector.bundle.invert_settings, starts)
+    invert_seed_unbatched(generator, x, detector.bundle.meta.invert, starts)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return count / (time.perf_counter() - started)
@@ -106,10 +103,11 @@ def main() -> None:
                 detector = Detector(load_bundle(bundle), DetectOptions(mode, 64), torch.device("cpu"))
                 step = SEED_SUBSET if mode == "seed" else 1
                 if mode != "seed":  # seed's generator runs eagerly and needs no warm-up
-                    detector.score(normal[:detector.options.batch_size], 0)
+                    detector.score(normal[:detector.options.batch_size])
                 parts = [some[::step] for some in (normal, others, defective)]
                 # one stream of batches, as `detect` streams a folder
-                scores, all_maps, rate = timed_score_scans(detector, [s for part in parts for s in part])
+                scored, rate = timed_score(detector, [s for part in parts for s in part])
+                scores, all_maps = scored.scores, scored.scored.maps
                 ends = np.cumsum([len(part) for part in parts])[:2]
                 s_n, s_o, s_d = np.split(scores, ends)
                 good_maps, _, maps = np.split(all_maps, ends)

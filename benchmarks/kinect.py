@@ -6,7 +6,6 @@ Split: blocks of 25 consecutive frames, every 4th block is test (three blocks in
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -16,9 +15,10 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from anomaly_gan.config import TrainConfig
+from anomaly_gan.bundle.store import read_meta
 from anomaly_gan.data.layouts import ScanRef, find_scans, iter_scans
-from anomaly_gan.detect.detector import Detector
+from anomaly_gan.detect.detector import Detector, ScanScores
+from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.run import train
 
 KINECT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "kinect-shapes"
@@ -51,23 +51,15 @@ def train_bundle(name: str, objective: str, data: Path, out: Path, **overrides) 
     config = TrainConfig(name=name, objective=objective, data=data, out=out, **overrides)
     folder = config.bundle_dir
     if not (folder / "model.json").exists():
-        folder = train(config, lambda *a: None, force=True)
-    training = json.loads((folder / "model.json").read_text())["training"]
-    return folder, (training["seconds"] + training.get("calibration_seconds", 0.0)) / 60
+        folder = train(config, lambda *a: None, force=True).path
+    return folder, read_meta(folder).training.minutes
 
 
-def score_scans(detector: Detector, scans: list) -> tuple[np.ndarray, np.ndarray]:
-    """Image scores and anomaly maps of any number of scans in the detector's mode, batched as
-    `detect` batches."""
-    scored = detector.scorer.score_all(detector.tensor(scans), detector.options.mode)
-    return detector.calibration.combine(scored.values), scored.maps
-
-
-def timed_score_scans(detector: Detector, scans: list) -> tuple[np.ndarray, np.ndarray, float]:
-    """score_scans and the scans/s it ran at (results come back to the CPU, so a GPU has finished)."""
+def timed_score(detector: Detector, scans: list) -> tuple[ScanScores, float]:
+    """Detector.score and the scans/s it ran at (results come back to the CPU, so a GPU has finished)."""
     started = time.perf_counter()
-    scores, maps = score_scans(detector, scans)
-    return scores, maps, len(scans) / (time.perf_counter() - started)
+    scored = detector.score(scans)
+    return scored, len(scans) / (time.perf_counter() - started)
 
 
 def auroc(normal: np.ndarray, anomalous: np.ndarray) -> float:

@@ -1,6 +1,6 @@
 """Reproduce the publication's table: six bundles (3 shapes x gan, wgan-gp), cross-class AUROC.
 
-    python benchmarks/kinect_table.py [--mode refine]
+    python -m benchmarks.kinect_table [--mode refine]
 
 Bundles come from models/kinect-split/ (trained by detect_kinect.py, or here if missing) on the
 block split's training blocks. Each is evaluated with `evaluate`'s code on the test blocks, its
@@ -11,21 +11,17 @@ class normal and the other two anomalous. Writes reports/kinect/: one evaluation
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from anomaly_gan.bundle import load_bundle  # noqa: E402
-from anomaly_gan.detect.detector import DetectOptions, Detector  # noqa: E402
-from anomaly_gan.fsutil import atomic_write_bytes, atomic_write_text, prepare_output_dir  # noqa: E402
-from anomaly_gan.report.evaluate import evaluate, labelled_refs  # noqa: E402
-from anomaly_gan.report.html import render_report  # noqa: E402
-from anomaly_gan.report.plots import roc_figure  # noqa: E402
-from benchmarks.kinect import CLASSES, KINECT, PUBLISHED, block_split, machine, train_bundle  # noqa: E402
+from anomaly_gan.bundle.store import load_bundle
+from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.evaluate import evaluate, labelled_refs
+from anomaly_gan.fsutil import atomic_write_bytes, atomic_write_text, prepare_output_dir
+from anomaly_gan.report.html import render_report
+from anomaly_gan.report.plots import roc_figure
+from benchmarks.kinect import CLASSES, KINECT, PUBLISHED, block_split, machine, train_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models" / "kinect-split"
@@ -49,9 +45,9 @@ def main() -> None:
             render_report(folder)
             curves[f"{cls} {objective}"] = metrics
             auroc[cls, objective] = metrics["auroc"]
-            training, verdicts = json.loads((bundle / "model.json").read_text())["training"], metrics["at_threshold"]
-            provenance.append(f"| {cls}-{objective} | {training['train_scans']} | {training['validation_scans']} | "
-                              f"{minutes:.1f} | {training['finished'][:16]} | {metrics['threshold']:.2f} | "
+            training, verdicts = detector.bundle.meta.training, metrics["at_threshold"]
+            provenance.append(f"| {cls}-{objective} | {training.train_scans} | {training.validation_scans} | "
+                              f"{minutes:.1f} | {training.finished[:16]} | {metrics['threshold']:.2f} | "
                               f"{verdicts['tpr']:.3f} | {verdicts['tnr']:.3f} |")
             print(f"{cls} {objective}: AUROC {metrics['auroc']:.3f}", flush=True)
     atomic_write_bytes(OUT / "roc.png", roc_figure(curves, f"Cross-class ROC, Kinect test blocks ({mode} mode)"))

@@ -1,6 +1,6 @@
 """How many random restarts and Adam steps `refine` needs: cross-class AUROC against scans/s.
 
-    python benchmarks/refine_restarts.py
+    python -m benchmarks.refine_restarts
 
 For each Kinect block-split bundle in models/kinect-split (detect_kinect.py trains them), scores the
 bundle's own validation blocks (good) against every 3rd training scan of the other two classes,
@@ -11,8 +11,6 @@ refine calibration. Writes reports/kinect/refine_restarts.md.
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -20,13 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from anomaly_gan.bundle import load_bundle  # noqa: E402
-from anomaly_gan.data.layouts import find_scans, iter_scans  # noqa: E402
-from anomaly_gan.detect.detector import DetectOptions, Detector  # noqa: E402
-from anomaly_gan.fsutil import atomic_write_text  # noqa: E402
-from benchmarks.kinect import CLASSES, KINECT, auroc, block_split, machine, score_scans  # noqa: E402
+from anomaly_gan.bundle.store import load_bundle, read_meta
+from anomaly_gan.data.layouts import find_scans, iter_scans
+from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.fsutil import atomic_write_text
+from benchmarks.kinect import CLASSES, KINECT, auroc, block_split, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models" / "kinect-split"
@@ -36,7 +32,7 @@ SETTINGS = ((4, 20), (1, 20), (0, 20), (0, 5), (0, 40))  # (random restarts, ste
 def cross_class(detector: Detector, good: list, others: list) -> tuple[float, float]:
     """AUROC of good vs other-class scans, and scans/s over both."""
     started = time.perf_counter()
-    scores = [score_scans(detector, s)[0] for s in (good, others)]
+    scores = [detector.score(s).scores for s in (good, others)]
     return auroc(*scores), (len(good) + len(others)) / (time.perf_counter() - started)
 
 
@@ -53,14 +49,15 @@ def main() -> None:
     bundles = [MODELS / f"{c}-{o}" for o in ("gan", "wgan-gp") for c in CLASSES]
     for bundle in bundles:
         cls = bundle.name.split("-")[0]
-        validation = set(json.loads((bundle / "model.json").read_text())["training"]["validation_ids"])
+        meta = read_meta(bundle)
+        validation = set(meta.training.validation_ids)
         good = [s for s in scans[cls] if s.id in validation]
         others = [s for c in CLASSES if c != cls for s in scans[c][::3]]
         cells = [cross_class(Detector(load_bundle(bundle), DetectOptions("fast"), torch.device("cpu")),
                              good, others)]
         for restarts, steps in SETTINGS:
-            detector = Detector(load_bundle(bundle), DetectOptions("refine"), torch.device("cpu"))
-            detector.scorer.settings = replace(detector.scorer.settings, restarts=restarts, steps=steps)
+            options = DetectOptions("refine", invert=replace(meta.invert, restarts=restarts, steps=steps))
+            detector = Detector(load_bundle(bundle), options, torch.device("cpu"))
             cells.append(cross_class(detector, good, others))
         means += [a for a, _ in cells]
         row = f"| {bundle.name} | " + " | ".join(f"{a:.3f} ({r:.1f}/s)" for a, r in cells) + " |"

@@ -1,25 +1,22 @@
 """Synthetic scans beside real Kinect scans: a montage to look at, value ranges, and synth speed.
 
-    python benchmarks/synth_vs_real.py     # writes reports/synth_vs_real.png, prints a table
+    python -m benchmarks.synth_vs_real     # writes reports/synth_vs_real.png, prints a table
 """
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from anomaly_gan.data.layouts import find_scans, iter_scans  # noqa: E402
-from anomaly_gan.data.synth import render_scan, scan_rng  # noqa: E402
-from anomaly_gan.data.synth_sets import synthesise  # noqa: E402
-from anomaly_gan.data.tensor import DepthScale, scan_to_array  # noqa: E402
-from anomaly_gan.report.images import grid, save_rgb, scan_tile, upscale  # noqa: E402
-from benchmarks.kinect import CLASSES, KINECT, machine  # noqa: E402
+from anomaly_gan.data.layouts import find_scans, iter_scans
+from anomaly_gan.data.synth import render_scan, scan_rng
+from anomaly_gan.data.synth_sets import synthesise
+from anomaly_gan.data.tensor import DepthScale, scan_to_array
+from anomaly_gan.report.images import grid, save_rgb, scan_tile, upscale
+from benchmarks.kinect import CLASSES, KINECT, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 

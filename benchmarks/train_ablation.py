@@ -1,6 +1,6 @@
 """Which small-data aids earn their place: DiffAugment-style augmentation, generator EMA, spectral norm.
 
-    python benchmarks/train_ablation.py [--shape rectangle] [--objective gan]
+    python -m benchmarks.train_ablation [--shape rectangle] [--objective gan]
 
 Trains the default bundle and one variant per aid (switched off, or on for spectral norm) on the
 Kinect block split's training scans, then measures each on scans it never trained on that are not
@@ -12,26 +12,21 @@ two classes (cross-class) and against fresh defect-injected copies of those vali
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from anomaly_gan.bundle import load_bundle  # noqa: E402
-from anomaly_gan.data.layouts import find_scans, iter_scans  # noqa: E402
-from anomaly_gan.detect.detector import DetectOptions, Detector  # noqa: E402
-from anomaly_gan.fsutil import atomic_write_text  # noqa: E402
-from anomaly_gan.train.data import defective_copies  # noqa: E402
-from benchmarks.kinect import (  # noqa: E402
+from anomaly_gan.bundle.store import load_bundle, read_meta
+from anomaly_gan.data.layouts import find_scans, iter_scans
+from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.fsutil import atomic_write_text
+from anomaly_gan.train.data import defective_copies
+from benchmarks.kinect import (
     CLASSES,
     KINECT,
     auroc,
     block_split,
     machine,
-    score_scans,
     train_bundle,
 )
 
@@ -70,14 +65,14 @@ def main() -> None:
     print("\n".join(lines), flush=True)
     for variant, overrides in VARIANTS.items():
         bundle, minutes = train_bundle(args.shape, args.objective, train_root, folder_for(variant), **overrides)
-        validation_ids = set(json.loads((bundle / "model.json").read_text())["training"]["validation_ids"])
+        validation_ids = set(read_meta(bundle).training.validation_ids)
         good = [s for s in scans[args.shape] if s.id in validation_ids]
         injected = defective_copies(good, seed=12345)
         cells = []
         for mode in ("fast", "refine"):
             detector = Detector(load_bundle(bundle), DetectOptions(mode), torch.device("cpu"))
-            normal = score_scans(detector, good)[0]
-            cells += [f"{auroc(normal, score_scans(detector, some)[0]):.3f}" for some in (others, injected)]
+            normal = detector.score(good).scores
+            cells += [f"{auroc(normal, detector.score(some).scores):.3f}" for some in (others, injected)]
         row = f"| {variant} | {minutes:.1f} | " + " | ".join(cells) + " |"
         print(row, flush=True)
         lines.append(row)

@@ -1,6 +1,6 @@
 """Training budget on the Kinect scans: minutes, steps/s and images/s per objective.
 
-    python benchmarks/train_kinect.py [--shape sphere] [--probe 20]
+    python -m benchmarks.train_kinect [--shape sphere] [--probe 20]
 
 For each objective a probe of a few GAN and encoder steps at default settings, on the block split's
 training scans, measures the step rates; a default run's minutes are projected from them (GAN steps
@@ -12,22 +12,20 @@ recorded are printed beside. Writes reports/kinect/train_benchmark.md. Budget: 1
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from anomaly_gan.config import TrainConfig  # noqa: E402
-from anomaly_gan.fsutil import atomic_write_text  # noqa: E402
-from anomaly_gan.train.data import load_training_data  # noqa: E402
-from anomaly_gan.train.objectives import OBJECTIVES  # noqa: E402
-from anomaly_gan.train.trainer import build_state, train_encoder, train_gan  # noqa: E402
-from benchmarks.kinect import KINECT, block_split, machine  # noqa: E402
+from anomaly_gan.bundle.meta import TrainingSummary
+from anomaly_gan.bundle.store import read_meta
+from anomaly_gan.fsutil import atomic_write_text
+from anomaly_gan.train.config import TrainConfig
+from anomaly_gan.train.data import load_training_data
+from anomaly_gan.train.objectives import OBJECTIVES
+from anomaly_gan.train.trainer import build_state, train_encoder, train_gan
+from benchmarks.kinect import KINECT, block_split, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models" / "kinect-split"
@@ -36,7 +34,7 @@ WARM_UP = 3
 
 def probe(config: TrainConfig, x: torch.Tensor, steps: int) -> tuple[float, float, float]:
     """Seconds per GAN step, real images the critic sees per second, seconds per encoder step."""
-    objective = OBJECTIVES[config.objective]()
+    objective = config.build_objective()
     probe_config = replace(config, steps=WARM_UP + steps, encoder_steps=WARM_UP + steps)
     state = build_state(probe_config, probe_config.net_config(objective.critic_norm), objective, x.device)
     gan = [row["seconds"] for row in train_gan(probe_config, objective, state, x)][WARM_UP:]
@@ -45,9 +43,9 @@ def probe(config: TrainConfig, x: torch.Tensor, steps: int) -> tuple[float, floa
     return statistics.mean(gan), critic_updates * config.batch_size / sum(gan), statistics.mean(encoder)
 
 
-def recorded(shape: str, objective: str) -> dict | None:
-    meta = MODELS / f"{shape}-{objective}" / "model.json"
-    return json.loads(meta.read_text())["training"] if meta.exists() else None
+def recorded(shape: str, objective: str) -> TrainingSummary | None:
+    folder = MODELS / f"{shape}-{objective}"
+    return read_meta(folder).training if (folder / "model.json").exists() else None
 
 
 def main() -> None:
@@ -59,7 +57,7 @@ def main() -> None:
     base = TrainConfig(name=args.shape, data=roots["train"])
     data = load_training_data(base, roots["train"] / args.shape)
     trained = {o: recorded(args.shape, o) for o in OBJECTIVES}
-    calibration = [t["calibration_seconds"] for t in trained.values() if t and "calibration_seconds" in t]
+    calibration = [t.calibration_seconds for t in trained.values() if t]
     calibration_min = statistics.mean(calibration) / 60 if calibration else 0.0
     lines = [f"# Training budget: Kinect {args.shape} scans, default settings\n",
              f"Machine: {machine()}. {data.train.shape[0]} training scans (block split, minus the "
@@ -76,7 +74,7 @@ def main() -> None:
         steps = objective.default_steps
         projected = (steps * gan_s + base.encoder_steps * encoder_s) / 60 + calibration_min
         full = trained[name]
-        full_text = (f"{(full['seconds'] + full.get('calibration_seconds', 0)) / 60:.1f}" if full else "not trained")
+        full_text = f"{full.minutes:.1f}" if full else "not trained"
         row = (f"| {name} | {steps} | {1 / gan_s:.2f} | {images:.0f} | {1 / encoder_s:.1f} | {projected:.1f} | "
                f"{full_text} |")
         print(row, flush=True)

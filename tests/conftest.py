@@ -28,20 +28,10 @@ def mm_scan(scan_id: str = "s1", size: int = 64) -> Scan:
     return Scan(scan_id, rgb, depth, "mm")
 
 
-@pytest.fixture
-def scan() -> Scan:
-    return make_scan()
-
-
-@pytest.fixture
-def tmp(tmp_path: Path) -> Path:
-    return tmp_path
-
-
 def tiny_config(tmp: Path, **overrides):
     """A training run of a few seconds: tiny networks, few steps, small synthetic class."""
-    from anomaly_gan.config import TrainConfig
-    from anomaly_gan.detect.invert import InvertSettings
+    from anomaly_gan.bundle.meta import InvertSettings
+    from anomaly_gan.train.config import TrainConfig
 
     settings = dict(name="sphere", data=tmp / "data", out=tmp / "models", steps=12, encoder_steps=6,
                     batch_size=8, width=4, latent=8, val_block=8, val_every=4, min_scans=16,
@@ -65,4 +55,4 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     tmp = tmp_path_factory.mktemp("bundle")
     write_class(tmp / "data")
-    return train(tiny_config(tmp), lambda *a: None)
+    return train(tiny_config(tmp), lambda *a: None).path

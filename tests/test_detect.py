@@ -9,13 +9,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from anomaly_gan.bundle import load_bundle
+from anomaly_gan.bundle.calibration import Calibration, threshold_for_far
+from anomaly_gan.bundle.meta import InvertSettings
+from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.cli import app
 from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.data.writers import write_scan
 from anomaly_gan.detect.detector import DetectOptions, Detector
-from anomaly_gan.detect.invert import InvertSettings, invert_refine, invert_seed, invert_seed_unbatched
-from anomaly_gan.detect.score import Calibration, threshold_for_far
+from anomaly_gan.detect.invert import invert_refine, invert_seed, invert_seed_unbatched
 from anomaly_gan.detect.scorer import Networks, Scorer
 from anomaly_gan.models.dcgan import Critic, Encoder, Generator, NetConfig
 from tests.conftest import make_scan
@@ -48,7 +49,7 @@ def test_seed_scores_do_not_depend_on_scans_per_pass(nets, monkeypatch) -> None:
     scores = []
     for per_pass in (1, 5):
         monkeypatch.setattr("anomaly_gan.detect.scorer.SEED_SCANS_PER_CPU_PASS", per_pass)
-        scores.append(scorer.score(x, "seed", chunk=0).values["search"])
+        scores.append(scorer.score(x, "seed", [str(i) for i in range(5)]).values["search"])
     np.testing.assert_allclose(scores[0], scores[1], rtol=1e-4, atol=1e-6)
 
 
@@ -92,13 +93,13 @@ def test_bundle_calibration_comes_from_the_held_out_good_block(tiny_bundle: Path
     bundle = load_bundle(tiny_bundle)
     detector = Detector(bundle, DetectOptions("fast"), torch.device("cpu"))
     scans = [s for r, s in iter_scans(refs) if r.id in held]
-    _, scored, scores = detector.score(scans, 0)
-    np.testing.assert_allclose(scores, meta["calibration"]["fast"]["good_scores"], rtol=1e-4, atol=1e-4)
+    scored = detector.score(scans)
+    np.testing.assert_allclose(scored.scores, meta["calibration"]["fast"]["good_scores"], rtol=1e-4, atol=1e-4)
 
 
 def test_torchscript_and_in_memory_models_score_alike(tiny_bundle: Path) -> None:
     bundle = load_bundle(tiny_bundle)
-    net = bundle.net
+    net = bundle.meta.network
     eager = {}
     for name, cls in (("generator", Generator), ("critic", Critic), ("encoder", Encoder)):
         eager[name] = cls(net)
@@ -108,9 +109,10 @@ def test_torchscript_and_in_memory_models_score_alike(tiny_bundle: Path) -> None
     for mode in ("fast", "refine", "seed"):
         detector = Detector(bundle, DetectOptions(mode), torch.device("cpu"))
         x = detector.tensor(scans)
-        scripted = detector.scorer.score(x, mode, 0)
+        ids = [s.id for s in scans]
+        scripted = detector.scorer.score(x, mode, ids)
         nets = Networks(eager["generator"], eager["critic"], eager["encoder"], lambda: eager["generator"], net.latent)
-        in_memory = Scorer(nets, bundle.invert_settings, torch.device("cpu")).score(x, mode, 0)
+        in_memory = Scorer(nets, bundle.meta.invert, torch.device("cpu")).score(x, mode, ids)
         for key, value in scripted.values.items():
             np.testing.assert_allclose(value, in_memory.values[key], rtol=1e-4, atol=1e-5)
 
@@ -125,9 +127,9 @@ def test_planted_defect_scores_higher_and_lights_up_the_map(tiny_bundle: Path) -
     region[cy - 5:cy + 5, cx - 5:cx + 5] = True
     planted.rgb[region] = (255, 0, 255)
     planted.depth[region] = np.nanmin(clean.depth) - 40
-    _, scored, scores = detector.score([clean, planted], 0)
-    assert scores[1] > scores[0]
-    lift = scored.maps[1] - scored.maps[0]
+    scored = detector.score([clean, planted])
+    assert scored.scores[1] > scored.scores[0]
+    lift = scored.scored.maps[1] - scored.scored.maps[0]
     assert lift[region].mean() > 5 * np.abs(lift[~region]).mean()
 
 

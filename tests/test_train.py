@@ -10,10 +10,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from anomaly_gan.bundle import load_bundle
+from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.cli import app
 from anomaly_gan.data.tensor import DepthScale
-from anomaly_gan.models.dcgan import Critic, Encoder, Generator, NetConfig
+from anomaly_gan.models.dcgan import Critic, Encoder, Generator
 from anomaly_gan.train.data import TrainingError, block_split
 from anomaly_gan.train.run import TrainingInterrupted, train
 from tests.conftest import tiny_config, write_class
@@ -51,7 +51,7 @@ def test_torchscript_loads_without_the_project(tiny_bundle: Path) -> None:
 
 def test_traced_and_eager_networks_agree(tiny_bundle: Path) -> None:
     bundle = load_bundle(tiny_bundle)
-    net = NetConfig(**bundle.meta["network"])
+    net = bundle.meta.network
     z = torch.randn(3, net.latent)
     x = torch.rand(3, 4, 64, 64) * 2 - 1
     for scripted, eager_class, example in ((bundle.generator, Generator, z), (bundle.critic, Critic, x),
@@ -67,7 +67,7 @@ def test_traced_and_eager_networks_agree(tiny_bundle: Path) -> None:
 
 def test_resume_continues_bit_for_bit(tmp_path: Path) -> None:
     write_class(tmp_path / "data")
-    straight = train(tiny_config(tmp_path, out=tmp_path / "a"), lambda *a: None)
+    straight = train(tiny_config(tmp_path, out=tmp_path / "a"), lambda *a: None).path
 
     def interrupt_at_7(phase: str, total: int, row: dict) -> None:
         if phase == "gan" and row["step"] == 7:
@@ -79,7 +79,7 @@ def test_resume_continues_bit_for_bit(tmp_path: Path) -> None:
     assert (config.bundle_dir / "checkpoint.pt").exists()
     with pytest.raises(TrainingError, match="--resume"):
         train(config, lambda *a: None)
-    resumed = train(config, lambda *a: None, resume=True)
+    resumed = train(config, lambda *a: None, resume=True).path
 
     def losses(folder: Path) -> list:
         rows = [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
@@ -95,7 +95,7 @@ def test_every_objective_trains_a_bundle(tmp_path: Path) -> None:
     write_class(tmp_path / "data")
     for objective in ("lsgan", "wgan-clip", "wgan-gp"):
         config = tiny_config(tmp_path, objective=objective, steps=3, encoder_steps=2)
-        folder = train(config, lambda *a: None)
+        folder = train(config, lambda *a: None).path
         assert folder.name == f"sphere-{objective}"
         log = (folder / "train_log.jsonl").read_text()
         assert ("wasserstein" in log) == objective.startswith("wgan")

@@ -11,15 +11,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from anomaly_gan.bundle import BundleError, load_bundle
+from anomaly_gan.bundle.meta import DEFAULT_MODE, MODES
+from anomaly_gan.bundle.store import BundleError, load_bundle
 from anomaly_gan.cli.app import app, console, errors, fail, output_dir, progress_bar, run_folder, warn
 from anomaly_gan.data.layouts import find_scans
 from anomaly_gan.data.scan import ScanError
 from anomaly_gan.detect.detector import DetectOptions, Detector
-from anomaly_gan.detect.pipeline import DetectRun
 from anomaly_gan.detect.pipeline import detect as run_detect
+from anomaly_gan.detect.pipeline import models_used
 from anomaly_gan.device import resolve_device
 from anomaly_gan.report.html import render_report
+from anomaly_gan.report.records import Results
 
 MODELS = Path("models")
 
@@ -36,19 +38,19 @@ def bundle_paths(model: Path | None, models: Path | None) -> list[Path]:
     return found
 
 
-def summary_table(run: DetectRun, detectors: list[Detector], out: Console) -> None:
+def summary_table(results: Results, folder: Path, detectors: list[Detector], out: Console) -> None:
     for d in detectors:
         out.print(f"model [bold]{d.label}[/] threshold {d.threshold:.3f}: {d.threshold_origin}")
-    table = Table(title=f"{len(run.records)} scans, {run.anomalous} anomalous, "
-                        f"{len(run.unreadable)} unreadable - most anomalous first")
+    table = Table(title=f"{len(results.records)} scans, {results.anomalous} anomalous, "
+                        f"{len(results.unreadable)} unreadable - most anomalous first")
     table.add_column("scan", overflow="fold")
     for column in ("class", "score", "threshold", "verdict"):
         table.add_column(column, justify="right" if column in ("score", "threshold") else "left")
-    for r in sorted(run.records, key=lambda r: r["score"], reverse=True)[:10]:
-        verdict = "[red]ANOMALOUS[/]" if r["anomalous"] else "[green]good[/]"
-        table.add_row(r["scan"], r["class"], f"{r['score']:.3f}", f"{r['threshold']:.3f}", verdict)
+    for r in sorted(results.records, key=lambda r: r.score, reverse=True)[:10]:
+        verdict = "[red]ANOMALOUS[/]" if r.anomalous else "[green]good[/]"
+        table.add_row(r.scan, r.class_, f"{r.score:.3f}", f"{r.threshold:.3f}", verdict)
     out.print(table)
-    out.print(f"results: {run.out / 'results.csv'}, {run.out / 'results.json'}; panels in {run.out / 'maps'}")
+    out.print(f"results: {folder / 'results.csv'}, {folder / 'results.json'}; panels in {folder / 'maps'}")
 
 
 @app.command()
@@ -57,8 +59,9 @@ def detect(
     model: Annotated[Path | None, typer.Option(help="A bundle folder, e.g. models/sphere-wgan-gp.")] = None,
     models: Annotated[Path | None, typer.Option(help="Score against every bundle in this folder "
                                                    "and report the best-matching class.")] = None,
-    mode: Annotated[str, typer.Option(help="fast (encoder only), refine (encoder + latent search) "
-                                           "or seed (the publication's search).")] = "refine",
+    mode: Annotated[str | None, typer.Option(help=f"{' | '.join(MODES)}: fast = encoder only, refine = "
+                                                  "encoder + latent search, seed = the publication's search. "
+                                                  f"Default: the bundle's ({DEFAULT_MODE}).")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default reports/detect/<time>).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Also print the records as JSON on stdout.")] = False,
     save_maps: Annotated[bool, typer.Option(help="Save float anomaly maps as .npy.")] = False,
@@ -94,21 +97,21 @@ def detect(
             warn(line)
         raise fail(problems[-1] if problems else "no scans given")
     folder = output_dir(out or run_folder(Path("reports/detect")), force)
-    run = DetectRun(folder, unreadable=problems)
+    results = Results(models_used(detectors), detectors[0].mode, unreadable=problems)
     report_console = errors if json_out else console
     try:
-        with progress_bar(f"detect ({mode})", len(refs)) as advance:
-            run_detect(refs, detectors, run, save_maps, advance)
+        with progress_bar(f"detect ({results.mode})", len(refs)) as advance:
+            run_detect(refs, detectors, folder, save_maps, results, advance)
     except KeyboardInterrupt:
-        report_console.print(f"[yellow]interrupted: {len(run.records)} scans scored, results kept in {folder}")
+        report_console.print(f"[yellow]interrupted: {len(results.records)} scans scored, results kept in {folder}")
         raise typer.Exit(130) from None
-    for line in run.unreadable:
+    for line in results.unreadable:
         warn(line)
-    summary_table(run, detectors, report_console)
+    summary_table(results, folder, detectors, report_console)
     report_console.print(f"report: {render_report(folder)}")
     if json_out:
-        sys.stdout.write(json.dumps(run.records, indent=2) + "\n")
-    if run.unreadable:
+        sys.stdout.write(json.dumps([r.to_dict() for r in results.records], indent=2) + "\n")
+    if results.unreadable:
         raise typer.Exit(2)
-    if fail_on_anomaly and run.anomalous:
+    if fail_on_anomaly and results.anomalous:
         raise typer.Exit(1)

@@ -8,17 +8,20 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from anomaly_gan.bundle import BundleError, load_bundle
+from anomaly_gan.bundle.meta import DEFAULT_MODE, MODES
+from anomaly_gan.bundle.store import BundleError, load_bundle
 from anomaly_gan.cli.app import app, console, fail, output_dir, progress_bar, run_folder, warn
 from anomaly_gan.data.scan import ScanError
 from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.evaluate import evaluate as run_evaluate
+from anomaly_gan.detect.evaluate import labelled_refs
 from anomaly_gan.device import resolve_device
-from anomaly_gan.report.evaluate import evaluate as run_evaluate
-from anomaly_gan.report.evaluate import labelled_refs
 from anomaly_gan.report.html import render_report
 
+MODE_HELP = f"{' | '.join(MODES)}; default: the bundle's ({DEFAULT_MODE})."
 
-def _detector(model: Path, mode: str, device: str, far: float | None = None) -> Detector:
+
+def _detector(model: Path, mode: str | None, device: str, far: float | None = None) -> Detector:
     try:
         torch_device = resolve_device(device)
         return Detector(load_bundle(model, torch_device), DetectOptions(mode, far=far), torch_device)
@@ -35,7 +38,7 @@ def evaluate(
     anomalous: Annotated[list[Path] | None, typer.Option(help="Folder(s) of anomalous scans.")] = None,
     normal_class: Annotated[str | None, typer.Option(help="With a class root: this class is normal, "
                                                         "all others anomalous.")] = None,
-    mode: Annotated[str, typer.Option(help="fast, refine or seed.")] = "refine",
+    mode: Annotated[str | None, typer.Option(help=MODE_HELP)] = None,
     far: Annotated[float | None, typer.Option(min=0.0, max=0.5, help="Threshold for this false-alarm "
                                                  "rate instead of the bundle's.")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default reports/eval/<time>).")] = None,
@@ -49,9 +52,9 @@ def evaluate(
     except ScanError as e:
         raise fail(str(e)) from None
     folder = output_dir(out or run_folder(Path("reports/eval")), force)
-    with progress_bar(f"evaluate ({mode})", len(refs)) as advance:
-        metrics, run = run_evaluate(refs, detector, folder, advance)
-    for line in run.unreadable:
+    with progress_bar(f"evaluate ({detector.mode})", len(refs)) as advance:
+        metrics, results = run_evaluate(refs, detector, folder, advance)
+    for line in results.unreadable:
         warn(line)
     report = render_report(folder)
     table = Table(title=f"{detector.label} on {metrics['normal']} normal + {metrics['anomalous']} anomalous scans")
@@ -67,7 +70,7 @@ def evaluate(
     console.print(table)
     console.print(f"threshold {detector.threshold:.3f}: {detector.threshold_origin}")
     console.print(f"metrics: {folder / 'metrics.json'}; report: {report}")
-    if run.unreadable:
+    if results.unreadable:
         raise typer.Exit(2)
 
 
@@ -84,7 +87,7 @@ def view(
     scan: Annotated[Path, typer.Argument(help="One scan: its colour file, .npz/.npy or .ply/.pcd.")],
     out: Annotated[Path, typer.Option(help="Point cloud to write (.ply or .pcd).")],
     model: Annotated[Path | None, typer.Option(help="Paint the anomaly map of this bundle.")] = None,
-    mode: Annotated[str, typer.Option(help="fast, refine or seed.")] = "refine",
+    mode: Annotated[str | None, typer.Option(help=MODE_HELP)] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     force: Annotated[bool, typer.Option(help="Overwrite OUT.")] = False,
 ) -> None:
@@ -105,9 +108,9 @@ def view(
         cloud = scan_cloud(loaded)
     else:
         detector = _detector(model, mode, device)
-        _, scored, scores = detector.score([loaded], 0)
-        cloud = scan_cloud(loaded, scored.maps[0], detector.map_scale)
-        verdict = "ANOMALOUS" if scores[0] >= detector.threshold else "good"
-        console.print(f"score {scores[0]:.3f} (threshold {detector.threshold:.3f}): {verdict}")
+        scored = detector.score([loaded])
+        cloud = scan_cloud(loaded, scored.scored.maps[0], detector.map_scale)
+        verdict = "ANOMALOUS" if scored.anomalous[0] else "good"
+        console.print(f"score {scored.scores[0]:.3f} (threshold {detector.threshold:.3f}): {verdict}")
     write_cloud(cloud, out)
     console.print(f"wrote {len(cloud.points)} points to {out}")

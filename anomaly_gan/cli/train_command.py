@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from anomaly_gan.cli.app import app, console, fail, progress_display, warn
-from anomaly_gan.config import TrainConfig
+from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import TrainingError
 from anomaly_gan.train.objectives import OBJECTIVES
 from anomaly_gan.train.run import TrainingInterrupted
 from anomaly_gan.train.run import train as run_training
 
 DEFAULTS = TrainConfig(name="")
+STEPS_HELP = "Generator updates (default: " + ", ".join(
+    f"{o.default_steps} for {name}" for name, o in OBJECTIVES.items()) + ")."
 
 
 class _Progress:
@@ -46,8 +47,7 @@ def train(
                                                  "layout. Default: built-in synthetic scans.")] = None,
     objective: Annotated[str, typer.Option(help=f"One of {', '.join(OBJECTIVES)}.")] = DEFAULTS.objective,
     wgan: Annotated[bool, typer.Option("--wgan", help="Same as --objective wgan-gp.")] = False,
-    steps: Annotated[int | None, typer.Option(min=1, help="Generator updates (default: 1500 for gan/lsgan, "
-                                              "700 for wgan-clip, 300 for wgan-gp).")] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help=STEPS_HELP)] = None,
     encoder_steps: Annotated[int, typer.Option(min=1, help="Encoder (izi_f) updates.")] = DEFAULTS.encoder_steps,
     batch_size: Annotated[int, typer.Option(min=2)] = DEFAULTS.batch_size,
     width: Annotated[int, typer.Option(min=4, help="Base channel count of the networks.")] = DEFAULTS.width,
@@ -66,16 +66,15 @@ def train(
                          encoder_steps=encoder_steps, far=far, seed=seed, device=device)
     try:
         with progress_display() as progress:
-            folder = run_training(config, _Progress(progress), resume=resume, force=force)
+            bundle = run_training(config, _Progress(progress), resume=resume, force=force)
     except (TrainingError, ValueError) as e:
         raise fail(str(e)) from None
     except TrainingInterrupted as e:
         console.print(f"[yellow]{e}[/]; continue with the same command and --resume")
         raise typer.Exit(130) from None
-    meta = json.loads((folder / "model.json").read_text())
-    t = meta["training"]
-    console.print(f"bundle written to [bold]{folder}[/] ({t['train_scans']} training scans, "
-                  f"{t['validation_scans']} held out, {t['seconds'] / 60:.1f} min on {t['device']})")
-    refine = meta["calibration"]["refine"]
-    console.print(f"threshold (refine mode): {refine['threshold']:.3f} for a {refine['far']:.0%} false-alarm "
-                  f"rate on held-out good scans; plots and samples in {folder}")
+    meta, t = bundle.meta, bundle.meta.training
+    console.print(f"bundle written to [bold]{bundle.path}[/] ({t.train_scans} training scans, "
+                  f"{t.validation_scans} held out, {t.minutes:.1f} min on {t.device})")
+    default = meta.calibration[meta.default_mode]
+    console.print(f"threshold ({meta.default_mode} mode): {default.threshold:.3f} for a {default.far:.0%} "
+                  f"false-alarm rate on held-out good scans; plots and samples in {bundle.path}")

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from anomaly_gan.data.camera import Intrinsics
 from anomaly_gan.data.readers import (
     read_array,
     read_cloud,
@@ -159,13 +158,13 @@ def _pair_folder(folder: Path, layout: str, label: str) -> Discovery:
     return found
 
 
-def load_scan(ref: ScanRef, intrinsics: Intrinsics | None = None) -> Scan:
+def load_scan(ref: ScanRef) -> Scan:
     """Decode one scan. Raises ScanError naming the file for anything unusable."""
     unit = "mm"
     if ref.layout == "array":
         rgb, depth = read_array(ref.source)
     elif ref.layout == "cloud":
-        rgb, depth = read_cloud(ref.source, intrinsics)
+        rgb, depth = read_cloud(ref.source, None)
     else:
         rgb = read_colour(ref.rgb)  # type: ignore[arg-type]
         if ref.layout == "mvtec":
@@ -183,12 +182,10 @@ def load_scan(ref: ScanRef, intrinsics: Intrinsics | None = None) -> Scan:
     return Scan(ref.id, rgb, depth, unit, gt, ref.label, ref.rgb, ref.depth)
 
 
-def iter_scans(
-    refs: list[ScanRef], intrinsics: Intrinsics | None = None
-) -> Iterator[tuple[ScanRef, Scan | ScanError]]:
+def iter_scans(refs: list[ScanRef]) -> Iterator[tuple[ScanRef, Scan | ScanError]]:
     """Load lazily, one at a time; a bad scan is yielded as its error so the batch goes on."""
     for ref in refs:
         try:
-            yield ref, load_scan(ref, intrinsics)
+            yield ref, load_scan(ref)
         except ScanError as e:
             yield ref, e

@@ -19,20 +19,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-MODES = ("fast", "refine", "seed")
-
-
-@dataclass(frozen=True)
-class InvertSettings:
-    restarts: int = 1  # refine: random starts besides E(x); 4 bought no AUROC (benchmarks/refine_restarts.py)
-    steps: int = 20
-    lr: float = 0.05
-    kappa: float = 1.0
-    prior: float = 1e-3
-    seed_restarts: int = 3
-    seed_steps: int = 19
-    seed_lr_z: float = 0.05
-    seed_lr_g: float = 6e-9
+from anomaly_gan.bundle.meta import InvertSettings
 
 
 @dataclass

@@ -3,42 +3,25 @@ records, panels and maps as it goes (results survive an interrupt)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from anomaly_gan.data.layouts import ScanRef, iter_scans
 from anomaly_gan.data.scan import Scan, ScanError
-from anomaly_gan.detect.detector import Detector
-from anomaly_gan.detect.score import COMPONENTS
-from anomaly_gan.fsutil import atomic_save_npy, atomic_write_json, atomic_write_text
+from anomaly_gan.detect.detector import Detector, ScanScores
+from anomaly_gan.fsutil import atomic_save_npy
 from anomaly_gan.report.images import colour_image, depth_image, heat_overlay, save_rgb, upscale
-
-RECORD_FIELDS = ("scan", "id", "label", "class", "model", "mode", "score", "threshold", "anomalous",
-                 *COMPONENTS, "map", "map_npy")
+from anomaly_gan.report.records import ModelUsed, Record, Results, write_results
 
 
-@dataclass
-class DetectRun:
-    out: Path
-    records: list[dict] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)
-
-    @property
-    def anomalous(self) -> int:
-        return sum(r["anomalous"] for r in self.records)
-
-
-def batches(refs: list[ScanRef], size: int, run: DetectRun) -> Iterator[list[Scan]]:
-    """Load scans lazily in batches; unreadable ones are recorded and skipped."""
+def batches(refs: list[ScanRef], size: int, unreadable: list[str]) -> Iterator[list[Scan]]:
+    """Load scans lazily in batches; unreadable ones are noted and skipped."""
     batch: list[Scan] = []
     for _, scan in iter_scans(refs):
         if isinstance(scan, ScanError):
-            run.unreadable.append(str(scan))
+            unreadable.append(str(scan))
             continue
         batch.append(scan)
         if len(batch) == size:
@@ -65,57 +48,52 @@ def _unique_name(scan: Scan, used: set[str]) -> str:
     return name
 
 
-def detect(refs: list[ScanRef], detectors: list[Detector], run: DetectRun, save_maps: bool,
-           on_batch: Callable[[int], None] = lambda n: None) -> DetectRun:
-    """Score every readable scan; with several detectors, pick the best-matching class per scan."""
+def models_used(detectors: list[Detector]) -> list[ModelUsed]:
+    return [ModelUsed(str(d.bundle.path), d.bundle.meta.name, d.bundle.meta.objective, float(d.threshold),
+                      d.threshold_origin) for d in detectors]
+
+
+def detect(refs: list[ScanRef], detectors: list[Detector], out: Path, save_maps: bool,
+           results: Results | None = None, on_batch: Callable[[int], None] = lambda n: None,
+           on_scored: Callable[[list[Scan], ScanScores], None] = lambda scans, s: None) -> Results:
+    """Score every readable scan; with several detectors, pick the best-matching class per scan.
+
+    `results` may be passed in (with unreadable files found during discovery) so that a caller
+    holds what was scored so far if the run is interrupted. `on_scored` sees each batch's scans
+    and the chosen detector's scores (evaluate keeps maps and masks from it, in memory).
+    """
+    results = results or Results(models_used(detectors), detectors[0].mode)
     used: set[str] = set()
-    size = detectors[0].options.batch_size
-    for chunk, scans in enumerate(batches(refs, size, run)):
-        results = [d.score(scans, chunk) for d in detectors]
+    for scans in batches(refs, detectors[0].options.batch_size, results.unreadable):
+        scored = [d.score(scans) for d in detectors]
         # Best match: the bundle for which the scan sits lowest relative to its threshold.
-        margins = np.stack([scores - d.threshold for d, (_, _, scores) in zip(detectors, results, strict=True)])
-        best = margins.argmin(axis=0)
+        best = np.stack([s.scores - d.threshold for d, s in zip(detectors, scored, strict=True)]).argmin(axis=0)
         for i, scan in enumerate(scans):
-            detector = detectors[best[i]]
-            x, scored, scores = results[best[i]]
-            name = _unique_name(scan, used)
-            map_path = run.out / "maps" / f"{name}.png"
-            save_rgb(map_path, _panel(x[i].numpy(), scored.recon[i], scored.maps[i], detector.map_scale))
-            npy = None
-            if save_maps:
-                npy = run.out / "maps" / f"{name}.npy"
-                atomic_save_npy(npy, scored.maps[i].astype(np.float32))
-            record = {
-                "scan": str(scan.source), "id": scan.id, "label": scan.label,
-                "class": detector.bundle.meta["name"], "model": str(detector.bundle.path),
-                "mode": detector.options.mode, "score": float(scores[i]),
-                "threshold": float(detector.threshold), "anomalous": bool(scores[i] >= detector.threshold),
-                **{k: float(scored.values[k][i]) for k in COMPONENTS},
-                "map": str(map_path.relative_to(run.out)),
-                "map_npy": str(npy.relative_to(run.out)) if npy else None,
-            }
+            detector, s = detectors[best[i]], scored[best[i]]
+            results.records.append(_record(scan, i, detector, s, out, _unique_name(scan, used), save_maps))
             if len(detectors) > 1:
-                record["scores_by_class"] = {d.bundle.meta["name"]: float(r[2][i])
-                                             for d, r in zip(detectors, results, strict=True)}
-            run.records.append(record)
-        write_results(run, detectors)
+                results.records[-1].scores_by_class = {d.bundle.meta.name: float(r.scores[i])
+                                                       for d, r in zip(detectors, scored, strict=True)}
+        if len(detectors) == 1:
+            on_scored(scans, scored[0])
+        write_results(out, results)
         on_batch(len(scans))
-    write_results(run, detectors)
-    return run
+    write_results(out, results)
+    return results
 
 
-def write_results(run: DetectRun, detectors: list[Detector]) -> None:
-    """results.json (records + how the threshold was set) and results.csv, both atomic."""
-    header = {
-        "models": [{"model": str(d.bundle.path), "class": d.bundle.meta["name"],
-                    "objective": d.bundle.meta["objective"], "threshold": d.threshold,
-                    "threshold_origin": d.threshold_origin} for d in detectors],
-        "mode": detectors[0].options.mode,
-        "scans": len(run.records), "anomalous": run.anomalous, "unreadable": run.unreadable,
-    }
-    atomic_write_json(run.out / "results.json", {**header, "records": run.records})
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=RECORD_FIELDS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(run.records)
-    atomic_write_text(run.out / "results.csv", buffer.getvalue())
+def _record(scan: Scan, i: int, detector: Detector, s: ScanScores, out: Path, name: str,
+            save_maps: bool) -> Record:
+    """Write the scan's panel (and map) and describe it."""
+    map_path = out / "maps" / f"{name}.png"
+    save_rgb(map_path, _panel(s.x[i].numpy(), s.scored.recon[i], s.scored.maps[i], detector.map_scale))
+    npy = None
+    if save_maps:
+        npy = out / "maps" / f"{name}.npy"
+        atomic_save_npy(npy, s.scored.maps[i].astype(np.float32))
+    return Record(
+        scan=str(scan.source), id=scan.id, label=scan.label, class_=detector.bundle.meta.name,
+        model=str(detector.bundle.path), mode=detector.mode, score=float(s.scores[i]),
+        threshold=float(detector.threshold), anomalous=bool(s.anomalous[i]),
+        components={k: float(v[i]) for k, v in s.scored.values.items()},
+        map=str(map_path.relative_to(out)), map_npy=str(npy.relative_to(out)) if npy else None)

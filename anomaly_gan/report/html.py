@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 
 from anomaly_gan.fsutil import atomic_write_text
+from anomaly_gan.report.records import read_results
 
 FIGURES = (("roc.png", "ROC"), ("pr.png", "Precision-recall"), ("histogram.png", "Score distributions"),
            ("threshold_sweep.png", "Trade-off against threshold"))
@@ -83,28 +84,28 @@ def _metrics_section(metrics: dict, folder: Path) -> str:
 
 
 def render_report(folder: Path) -> Path:
-    results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    results = read_results(folder)
     metrics_path = folder / "metrics.json"
     metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else None
-    records = sorted(results["records"], key=lambda r: r["score"], reverse=True)
+    records = sorted(results.records, key=lambda r: r.score, reverse=True)
     models = "".join(
-        f"<tr><td>model</td><td>{html.escape(m['model'])} ({html.escape(m['objective'])})</td></tr>"
-        f"<tr><td>threshold</td><td>{m['threshold']:.3f}: {html.escape(m['threshold_origin'])}</td></tr>"
-        for m in results["models"])
+        f"<tr><td>model</td><td>{html.escape(m.model)} ({html.escape(m.objective)})</td></tr>"
+        f"<tr><td>threshold</td><td>{m.threshold:.3f}: {html.escape(m.threshold_origin)}</td></tr>"
+        for m in results.models)
     stamp = datetime.datetime.fromtimestamp((folder / "results.json").stat().st_mtime).strftime("%Y-%m-%d %H:%M")
     labelled = metrics is not None
     rows = []
     for rank, r in enumerate(records, 1):
-        verdict = '<span class="bad">ANOMALOUS</span>' if r["anomalous"] else '<span class="ok">good</span>'
-        alt = html.escape(f"{r['scan']}  score {r['score']:.3f}")
-        label = f"<td>{html.escape(r['label'])}</td>" if labelled else ""
+        verdict = '<span class="bad">ANOMALOUS</span>' if r.anomalous else '<span class="ok">good</span>'
+        alt = html.escape(f"{r.scan}  score {r.score:.3f}")
+        label = f"<td>{html.escape(r.label)}</td>" if labelled else ""
         rows.append(
-            f'<tr class="scan" data-bad="{int(r["anomalous"])}"><td class="num">{rank}</td>'
-            f'<td><img class="panel" src="{_thumbnail(folder / r["map"])}" alt="{alt}" onclick="zoom(this)"></td>'
-            f'<td>{html.escape(r["scan"])}</td>{label}<td>{html.escape(r["class"])}</td>'
-            f'<td class="num">{r["score"]:.3f}</td><td class="num">{r["threshold"]:.3f}</td><td>{verdict}</td></tr>')
-    cards = [("scans", results["scans"]), ("anomalous", results["anomalous"]),
-             ("unreadable", len(results["unreadable"])), ("mode", results["mode"])]
+            f'<tr class="scan" data-bad="{int(r.anomalous)}"><td class="num">{rank}</td>'
+            f'<td><img class="panel" src="{_thumbnail(folder / r.map)}" alt="{alt}" onclick="zoom(this)"></td>'
+            f'<td>{html.escape(r.scan)}</td>{label}<td>{html.escape(r.class_)}</td>'
+            f'<td class="num">{r.score:.3f}</td><td class="num">{r.threshold:.3f}</td><td>{verdict}</td></tr>')
+    cards = [("scans", len(results.records)), ("anomalous", results.anomalous),
+             ("unreadable", len(results.unreadable)), ("mode", results.mode)]
     if labelled and metrics.get("auroc") is not None:
         cards.append(("AUROC", f"{metrics['auroc']:.3f}"))
     page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
@@ -120,7 +121,7 @@ the colour image (brighter = more anomalous). Click a picture to enlarge it.</p>
 <div class="controls"><label><input type="checkbox" onchange="onlyBad(this.checked)"> anomalous only</label></div>
 <table class="scans"><tr><th>#</th><th>scan</th><th>file</th>{"<th>label</th>" if labelled else ""}
 <th>class</th><th>score</th><th>threshold</th><th>verdict</th></tr>{"".join(rows)}</table>
-{"".join(f"<p class='bad'>unreadable: {html.escape(u)}</p>" for u in results["unreadable"])}
+{"".join(f"<p class='bad'>unreadable: {html.escape(u)}</p>" for u in results.unreadable)}
 <div id="lightbox" onclick="this.style.display='none'"><img alt=""><p></p></div>
 </body></html>"""
     path = folder / "report.html"

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from anomaly_gan.config import TrainConfig
 from anomaly_gan.data.defects import DEFECTS, inject
 from anomaly_gan.data.layouts import find_scans, iter_scans, leaf_layout
 from anomaly_gan.data.scan import Scan, ScanError
 from anomaly_gan.data.synth import SHAPES
 from anomaly_gan.data.synth_sets import synthesise
 from anomaly_gan.data.tensor import DepthScale, scan_to_array
+from anomaly_gan.train.config import TrainConfig
 
 SYNTHETIC_ROOT = Path("data/synthetic")
 
@@ -34,6 +34,7 @@ class TrainingData:
     validation: torch.Tensor
     validation_defective: torch.Tensor  # the held-out scans again, each with an injected defect
     validation_ids: list[str]
+    validation_defective_ids: list[str]
     skipped: list[str]
 
 
@@ -99,9 +100,10 @@ def load_training_data(config: TrainConfig, folder: Path) -> TrainingData:
         return torch.from_numpy(np.stack([scan_to_array(s, scale) for s in some]))
 
     held_out = [scans[i] for i in val_idx]
+    defective = defective_copies(held_out, config.seed)
     return TrainingData(folder, sorted(found.layouts), scale, stack([scans[i] for i in train_idx]),
-                        stack(held_out), stack(defective_copies(held_out, config.seed)),
-                        [s.id for s in held_out], skipped)
+                        stack(held_out), stack(defective), [s.id for s in held_out],
+                        [s.id for s in defective], skipped)
 
 
 def defective_copies(scans: list[Scan], seed: int, copies: int = 2) -> list[Scan]:

@@ -1,12 +1,14 @@
-"""GAN objectives: one small class each behind one interface.
+"""GAN objectives: one small class each behind one interface, with every switch in one settings value.
 
 The critic always returns raw scores; each objective decides what they mean. Every loss method
-returns (loss, stats) where stats are floats for the training log.
+returns (loss, stats) where stats are floats for the training log. Each objective's defaults are
+its `DEFAULTS`; the settings actually used travel in the bundle's training config.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -16,15 +18,38 @@ CriticFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 Stats = dict[str, float]
 
 
+@dataclass(frozen=True)
+class ObjectiveSettings:
+    """Learning rates and the switches of the objectives (unused ones keep their neutral value)."""
+
+    lr_g: float
+    lr_d: float  # a different rate from lr_g is TTUR
+    betas: tuple[float, float] = (0.5, 0.999)  # Adam's; RMSprop has none
+    optimiser: str = "adam"  # adam | rmsprop
+    n_critic: int = 1  # critic updates per generator update
+    d_every: int = 1  # update the critic on every N-th generator step (alternating updates)
+    smooth: float = 1.0  # gan: one-sided label smoothing, the real target (1 = off)
+    clip: float = 0.0  # wgan-clip: critic weights clamped to [-clip, clip]
+    gp_weight: float = 0.0  # wgan-gp: gradient-penalty weight
+    gp_samples: int = 16  # wgan-gp: interpolates the penalty is estimated on per critic step
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 class Objective:
     name = ""
-    n_critic = 1
     critic_norm = "batch"
     # Generator updates that fit the 15-minute CPU budget for 375 scans (benchmarks/detect_kinect.py).
     default_steps = 1500
+    DEFAULTS = ObjectiveSettings(2e-4, 2e-4)
 
-    def __init__(self, lr_g: float = 2e-4, lr_d: float = 2e-4) -> None:
-        self.lr_g, self.lr_d = lr_g, lr_d
+    def __init__(self, settings: ObjectiveSettings | None = None) -> None:
+        self.settings = settings or self.DEFAULTS
+
+    @property
+    def n_critic(self) -> int:
+        return self.settings.n_critic
 
     def critic_loss(self, critic: CriticFn, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, Stats]:
         raise NotImplementedError
@@ -33,15 +58,20 @@ class Objective:
         raise NotImplementedError
 
     def optimizers(self, g: nn.Module, d: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-        return (torch.optim.Adam(g.parameters(), self.lr_g, betas=(0.5, 0.999)),
-                torch.optim.Adam(d.parameters(), self.lr_d, betas=(0.5, 0.999)))
+        s = self.settings
+        if s.optimiser == "rmsprop":
+            return torch.optim.RMSprop(g.parameters(), s.lr_g), torch.optim.RMSprop(d.parameters(), s.lr_d)
+        if s.optimiser != "adam":
+            raise ValueError(f"unknown optimiser {s.optimiser!r}; use adam or rmsprop")
+        return (torch.optim.Adam(g.parameters(), s.lr_g, betas=s.betas),
+                torch.optim.Adam(d.parameters(), s.lr_d, betas=s.betas))
 
     def after_critic_step(self, critic: nn.Module) -> None:
         """Hook for constraints applied to the weights after each critic update."""
 
     def update_critic(self, step: int) -> bool:
         """Whether to update the critic on this generator step (alternating updates)."""
-        return True
+        return step % self.settings.d_every == 0
 
 
 def _accuracy(real_score: torch.Tensor, fake_score: torch.Tensor, boundary: float) -> Stats:
@@ -50,23 +80,16 @@ def _accuracy(real_score: torch.Tensor, fake_score: torch.Tensor, boundary: floa
 
 
 class GAN(Objective):
-    """Non-saturating GAN (binary cross-entropy on logits).
-
-    Options: one-sided label smoothing (real target 0.9), alternating critic updates (every other
-    step) and separate learning rates for G and D (TTUR).
-    """
+    """Non-saturating GAN (binary cross-entropy on logits), one-sided label smoothing 0.9."""
 
     name = "gan"
-
-    def __init__(self, lr_g: float = 2e-4, lr_d: float = 2e-4, smooth: float = 0.9,
-                 alternate: bool = False) -> None:
-        super().__init__(lr_g, lr_d)
-        self.smooth, self.alternate = smooth, alternate
+    DEFAULTS = ObjectiveSettings(2e-4, 2e-4, smooth=0.9)
 
     def critic_loss(self, critic, real, fake):
         # update D: maximise log D(x) + log(1 - D(G(z)))
         real_score, fake_score = critic(real)[0], critic(fake)[0]
-        loss = (F.binary_cross_entropy_with_logits(real_score, torch.full_like(real_score, self.smooth))
+        target = torch.full_like(real_score, self.settings.smooth)
+        loss = (F.binary_cross_entropy_with_logits(real_score, target)
                 + F.binary_cross_entropy_with_logits(fake_score, torch.zeros_like(fake_score)))
         stats = {"d_x": torch.sigmoid(real_score).mean().item(),
                  "d_g_z": torch.sigmoid(fake_score).mean().item()}
@@ -76,9 +99,6 @@ class GAN(Objective):
         # update G: maximise log D(G(z)) (non-saturating)
         score = critic(fake)[0]
         return F.binary_cross_entropy_with_logits(score, torch.ones_like(score)), {}
-
-    def update_critic(self, step: int) -> bool:
-        return not self.alternate or step % 2 == 0
 
 
 class LSGAN(Objective):
@@ -98,44 +118,46 @@ class LSGAN(Objective):
         return 0.5 * ((critic(fake)[0] - 1) ** 2).mean(), {}
 
 
+def wasserstein_critic_loss(critic: CriticFn, real: torch.Tensor, fake: torch.Tensor
+                            ) -> tuple[torch.Tensor, Stats]:
+    """update D: maximise D(x) - D(G(z)), the Wasserstein estimate (so minimise its negative)."""
+    real_score, fake_score = critic(real)[0], critic(fake)[0]
+    distance = real_score.mean() - fake_score.mean()
+    return -distance, {"d_x": real_score.mean().item(), "d_g_z": fake_score.mean().item(),
+                       "wasserstein": distance.item()}
+
+
+def wasserstein_generator_loss(critic: CriticFn, fake: torch.Tensor) -> tuple[torch.Tensor, Stats]:
+    """update G: maximise D(G(z))."""
+    return -critic(fake)[0].mean(), {}
+
+
 class WGANClip(Objective):
     """Wasserstein GAN with weight clipping (0.01), 5 critic steps per G step, RMSprop."""
 
     name = "wgan-clip"
-    n_critic = 5
     critic_norm = "none"
     default_steps = 700
-
-    def __init__(self, lr_g: float = 5e-5, lr_d: float = 5e-5, clip: float = 0.01) -> None:
-        super().__init__(lr_g, lr_d)
-        self.clip = clip
+    DEFAULTS = ObjectiveSettings(5e-5, 5e-5, optimiser="rmsprop", n_critic=5, clip=0.01)
 
     def critic_loss(self, critic, real, fake):
-        # update D: maximise D(x) - D(G(z))
-        real_score, fake_score = critic(real)[0], critic(fake)[0]
-        distance = real_score.mean() - fake_score.mean()
-        return -distance, {"d_x": real_score.mean().item(), "d_g_z": fake_score.mean().item(),
-                           "wasserstein": distance.item()}
+        return wasserstein_critic_loss(critic, real, fake)
 
     def generator_loss(self, critic, fake):
-        # update G: maximise D(G(z))
-        return -critic(fake)[0].mean(), {}
-
-    def optimizers(self, g, d):
-        return torch.optim.RMSprop(g.parameters(), self.lr_g), torch.optim.RMSprop(d.parameters(), self.lr_d)
+        return wasserstein_generator_loss(critic, fake)
 
     def after_critic_step(self, critic):
         with torch.no_grad():
             for p in critic.parameters():
-                p.clamp_(-self.clip, self.clip)
+                p.clamp_(-self.settings.clip, self.settings.clip)
 
 
-class WGANGP(WGANClip):
+class WGANGP(Objective):
     """Wasserstein GAN with gradient penalty (10); the critic has no BatchNorm (LayerNorm).
 
     The critic learns faster than the generator (TTUR): with equal rates the generator outruns
     the critic and the Wasserstein estimate turns negative (seen on the half-rings toy).
-    The penalty is an expectation over interpolates; estimating it on the first `penalty_samples`
+    The penalty is an expectation over interpolates; estimating it on the first `gp_samples`
     pairs of the (randomly drawn) batch keeps it unbiased and makes the double backward, the
     dearest part of a critic step, 4x cheaper at batch 64.
     """
@@ -143,25 +165,17 @@ class WGANGP(WGANClip):
     name = "wgan-gp"
     critic_norm = "layer"
     default_steps = 600  # each step is 5 critic steps with a double backward: about 1 s on 2 cores
-
-    def __init__(self, lr_g: float = 1e-4, lr_d: float = 3e-4, penalty: float = 10.0,
-                 penalty_samples: int = 16) -> None:
-        Objective.__init__(self, lr_g, lr_d)
-        self.penalty, self.penalty_samples = penalty, penalty_samples
+    DEFAULTS = ObjectiveSettings(1e-4, 3e-4, betas=(0.0, 0.9), n_critic=5, gp_weight=10.0, gp_samples=16)
 
     def critic_loss(self, critic, real, fake):
         # update D: maximise D(x) - D(G(z)) - lambda (||grad D(x_hat)|| - 1)^2
-        loss, stats = super().critic_loss(critic, real, fake)
-        n = self.penalty_samples
+        loss, stats = wasserstein_critic_loss(critic, real, fake)
+        n = self.settings.gp_samples
         gp = gradient_penalty(critic, real[:n], fake[:n])
-        return loss + self.penalty * gp, stats | {"gradient_penalty": gp.item()}
+        return loss + self.settings.gp_weight * gp, stats | {"gradient_penalty": gp.item()}
 
-    def optimizers(self, g, d):
-        return (torch.optim.Adam(g.parameters(), self.lr_g, betas=(0.0, 0.9)),
-                torch.optim.Adam(d.parameters(), self.lr_d, betas=(0.0, 0.9)))
-
-    def after_critic_step(self, critic):
-        pass
+    def generator_loss(self, critic, fake):
+        return wasserstein_generator_loss(critic, fake)
 
 
 def gradient_penalty(critic: CriticFn, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

@@ -9,18 +9,18 @@ from __future__ import annotations
 import copy
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from anomaly_gan.config import TrainConfig
 from anomaly_gan.fsutil import atomic_write_bytes
 from anomaly_gan.models.dcgan import Critic, Encoder, Generator, NetConfig, init_weights
 from anomaly_gan.train.augment import diff_augment
-from anomaly_gan.train.objectives import Objective
+from anomaly_gan.train.config import TrainConfig
+from anomaly_gan.train.objectives import CriticFn, Objective
 
 CHECKPOINT = "checkpoint.pt"
 LAYOUT = torch.channels_last  # networks and batches: 1.3-1.4x faster convolutions on the CPU
@@ -53,7 +53,7 @@ def build_state(config: TrainConfig, net: NetConfig, objective: Objective, devic
         model.apply(init_weights)
         model.to(device, memory_format=LAYOUT)
     opt_g, opt_d = objective.optimizers(generator, critic)
-    opt_e = torch.optim.Adam(encoder.parameters(), 2e-4, betas=(0.5, 0.999))
+    opt_e = torch.optim.Adam(encoder.parameters(), config.encoder_lr, betas=config.encoder_betas)
     ema = copy.deepcopy(generator).eval().requires_grad_(False) if config.ema else None
     fixed_z = torch.randn(16, net.latent, device=device)
     return TrainState(generator, critic, encoder, ema, opt_g, opt_d, opt_e, fixed_z)
@@ -107,6 +107,38 @@ def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
         e.copy_(b)
 
 
+def gan_step(objective: Objective, generator: nn.Module, critic: nn.Module, view: CriticFn,
+             optimisers: tuple[torch.optim.Optimizer, torch.optim.Optimizer], step: int,
+             real_batch: Callable[[], torch.Tensor], noise: Callable[[], torch.Tensor]) -> dict[str, float]:
+    """One generator update and the critic updates before it; returns the log row's losses.
+
+    `view` is how the critic sees a batch (possibly augmented); `critic` is its module, for the
+    objective's weight constraint. Shared by the image loop and the tests' 2-D toy.
+    """
+    opt_g, opt_d = optimisers
+    device = next(generator.parameters()).device
+    row: dict[str, float] = {}
+    if objective.update_critic(step):
+        for _ in range(objective.n_critic):
+            real = real_batch()
+            with torch.no_grad(), _autocast(device):
+                fake = generator(noise())
+            with _autocast(device):
+                d_loss, row = objective.critic_loss(view, real, fake.float())
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            objective.after_critic_step(critic)
+        row["d_loss"] = d_loss.item()
+    with _autocast(device):
+        fake = generator(noise())
+        g_loss, g_stats = objective.generator_loss(view, fake.float())
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    opt_g.step()
+    return {"g_loss": g_loss.item(), **row, **g_stats}
+
+
 def train_gan(config: TrainConfig, objective: Objective, state: TrainState, data: torch.Tensor
               ) -> Iterator[dict[str, float]]:
     """Run generator updates from state.step to config.total_steps; yields one log row per step."""
@@ -117,33 +149,16 @@ def train_gan(config: TrainConfig, objective: Objective, state: TrainState, data
     view = (lambda x: d(diff_augment(x))) if config.augment else d
     for step in range(state.step, config.total_steps):
         started = time.perf_counter()
-        row: dict[str, float] = {}
-        if objective.update_critic(step):
-            for _ in range(objective.n_critic):
-                real = _sample(data, config.batch_size)
-                with torch.no_grad(), _autocast(device):
-                    fake = g(torch.randn(config.batch_size, config.latent, device=device))
-                with _autocast(device):
-                    d_loss, row = objective.critic_loss(view, real, fake.float())
-                state.opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                state.opt_d.step()
-                objective.after_critic_step(d)
-            row["d_loss"] = d_loss.item()
-        with _autocast(device):
-            fake = g(torch.randn(config.batch_size, config.latent, device=device))
-            g_loss, g_stats = objective.generator_loss(view, fake.float())
-        state.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        state.opt_g.step()
+        row = gan_step(objective, g, d, view, (state.opt_g, state.opt_d), step,
+                       lambda: _sample(data, config.batch_size),
+                       lambda: torch.randn(config.batch_size, config.latent, device=device))
         if state.ema is not None:  # warm-up: early weights are forgotten quickly
             _update_ema(state.ema, g, min(config.ema, (1 + step) / (10 + step)))
         state.step = step + 1
         elapsed = time.perf_counter() - started
         state.seconds += elapsed
-        yield {"step": state.step, "g_loss": g_loss.item(), **row, **g_stats,
-               "lr_g": state.opt_g.param_groups[0]["lr"], "lr_d": state.opt_d.param_groups[0]["lr"],
-               "seconds": elapsed}
+        yield {"step": state.step, **row, "lr_g": state.opt_g.param_groups[0]["lr"],
+               "lr_d": state.opt_d.param_groups[0]["lr"], "seconds": elapsed}
 
 
 def train_encoder(config: TrainConfig, state: TrainState, data: torch.Tensor) -> Iterator[dict[str, float]]:
@@ -160,7 +175,7 @@ def train_encoder(config: TrainConfig, state: TrainState, data: torch.Tensor) ->
             recon = g(e(real)).float()
             image = ((recon - real) ** 2).mean()
             feature = ((d(recon)[1] - d(real)[1]) ** 2).mean()
-            loss = image + config.kappa * feature
+            loss = image + config.invert.kappa * feature
         state.opt_e.zero_grad(set_to_none=True)
         loss.backward()
         state.opt_e.step()

@@ -1,4 +1,8 @@
-"""`evaluate`: score labelled scans, then measure how well normal and anomalous separate."""
+"""`evaluate`: score labelled scans, then measure how well normal and anomalous separate.
+
+It sits above detection and reporting: it runs the detect pipeline, then the report layer's
+metrics and figures. Maps and masks stay in memory (nothing is read back from disk).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from anomaly_gan.data.layouts import ScanRef, find_classes, find_scans
-from anomaly_gan.data.readers import read_mask
-from anomaly_gan.data.scan import ScanError
-from anomaly_gan.detect.detector import Detector
-from anomaly_gan.detect.pipeline import DetectRun, detect
+from anomaly_gan.data.scan import Scan, ScanError
+from anomaly_gan.detect.detector import Detector, ScanScores
+from anomaly_gan.detect.pipeline import detect
 from anomaly_gan.fsutil import atomic_write_bytes, atomic_write_json
 from anomaly_gan.report import plots
 from anomaly_gan.report.metrics import au_pro, auroc_by_label, image_metrics, pixel_auroc
+from anomaly_gan.report.records import Results
 
 NORMAL = "good"
 
@@ -46,43 +51,44 @@ def labelled_refs(root: Path | None, normal: Path | None, anomalous: list[Path],
     return refs
 
 
-def _masks(records: list[dict], refs: list[ScanRef], out: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Ground-truth masks and maps of scans that have one (normal scans: empty masks)."""
-    by_source = {str(r.source): r for r in refs}
-    masks, maps = [], []
-    for record in records:
-        ref = by_source[record["scan"]]
-        if record["label"] == NORMAL:
-            mask = np.zeros((size, size), bool)
-        elif ref.gt is not None:
-            mask = read_mask(ref.gt)
-            if mask.shape != (size, size):
-                import cv2
-                mask = cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST) > 0
-        else:
-            continue
-        masks.append(mask)
-        maps.append(np.load(out / record["map_npy"]))
-    return np.array(masks), np.array(maps)
+class _PixelTruth:
+    """Collects, per scored scan with known pixels (good scans, or defects with a mask), its
+    ground-truth mask and anomaly map at the network's size."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.masks, self.maps = size, [], []
+
+    def __call__(self, scans: list[Scan], scored: ScanScores) -> None:
+        for scan, amap in zip(scans, scored.scored.maps, strict=True):
+            if scan.label == NORMAL:
+                mask = np.zeros((self.size, self.size), bool)
+            elif scan.gt is not None:
+                mask = cv2.resize(scan.gt.astype(np.uint8), (self.size, self.size),
+                                  interpolation=cv2.INTER_NEAREST) > 0
+            else:
+                continue
+            self.masks.append(mask)
+            self.maps.append(amap)
 
 
 def evaluate(refs: list[ScanRef], detector: Detector, out: Path,
-             on_batch: Callable[[int], None] = lambda n: None) -> tuple[dict, DetectRun]:
-    """Writes records, panels, maps, figures and metrics.json into `out`; returns the metrics."""
-    run = detect(refs, [detector], DetectRun(out), save_maps=True, on_batch=on_batch)
-    records = run.records
-    labels = np.array([r["label"] != NORMAL for r in records], int)
-    scores = np.array([r["score"] for r in records])
+             on_batch: Callable[[int], None] = lambda n: None) -> tuple[dict, Results]:
+    """Writes records, panels, figures and metrics.json into `out`; returns the metrics."""
+    truth = _PixelTruth(detector.bundle.meta.network.image_size)
+    results = detect(refs, [detector], out, save_maps=False, on_batch=on_batch, on_scored=truth)
+    records = results.records
+    labels = np.array([r.label != NORMAL for r in records], int)
+    scores = np.array([r.score for r in records])
     metrics = image_metrics(labels, scores, detector.threshold)
-    metrics["auroc_by_label"] = auroc_by_label([r["label"] for r in records], scores, NORMAL)
-    masks, maps = _masks(records, refs, out, detector.bundle.net.image_size)
+    metrics["auroc_by_label"] = auroc_by_label([r.label for r in records], scores, NORMAL)
+    masks, maps = np.array(truth.masks), np.array(truth.maps)
     has_defect_masks = bool(len(masks)) and masks.any()
     metrics["pixel_auroc"] = pixel_auroc(masks, maps) if has_defect_masks else None
     metrics["au_pro_0.3"] = au_pro(masks, maps) if has_defect_masks else None
     metrics["model"] = str(detector.bundle.path)
-    metrics["mode"] = detector.options.mode
+    metrics["mode"] = detector.mode
     metrics["threshold_origin"] = detector.threshold_origin
-    metrics["unreadable"] = run.unreadable
+    metrics["unreadable"] = results.unreadable
     normal, anomalous = scores[labels == 0], scores[labels == 1]
     figures = {"roc.png": plots.roc_figure({detector.label: metrics}),
                "pr.png": plots.pr_figure(metrics),
@@ -92,4 +98,4 @@ def evaluate(refs: list[ScanRef], detector: Detector, out: Path,
     for name, data in figures.items():
         atomic_write_bytes(out / name, data)
     atomic_write_json(out / "metrics.json", metrics)
-    return metrics, run
+    return metrics, results

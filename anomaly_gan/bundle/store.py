@@ -1,7 +1,7 @@
-"""Model bundles: TorchScript generator, critic and encoder plus model.json.
+"""Bundles on disk: TorchScript generator, critic and encoder plus model.json.
 
-The networks load with `torch.jit.load` alone, without this package. model.json carries everything
-needed to preprocess and score exactly as at calibration time; loading checks its format version.
+The networks load with `torch.jit.load` alone, without this package. Loading checks the format
+version and turns every way a bundle can be broken into one BundleError line naming the file.
 """
 
 from __future__ import annotations
@@ -15,15 +15,11 @@ from pathlib import Path
 
 import torch
 
-from anomaly_gan import __version__
-from anomaly_gan.data.tensor import DepthScale
-from anomaly_gan.detect.invert import InvertSettings
-from anomaly_gan.detect.score import Calibration
+from anomaly_gan.bundle.calibration import Calibration
+from anomaly_gan.bundle.meta import FORMAT, FORMAT_VERSION, BundleMeta
 from anomaly_gan.fsutil import atomic_write_bytes, atomic_write_json
 from anomaly_gan.models.dcgan import Generator, NetConfig
 
-FORMAT = "anomaly-gan-bundle"
-FORMAT_VERSION = 1
 NETWORKS = ("generator", "critic", "encoder")
 
 
@@ -45,33 +41,24 @@ def quiet_torchscript():
 @dataclass
 class Bundle:
     path: Path
-    meta: dict
+    meta: BundleMeta
     generator: torch.jit.ScriptModule
     critic: torch.jit.ScriptModule
     encoder: torch.jit.ScriptModule
 
     @property
-    def net(self) -> NetConfig:
-        return NetConfig(**self.meta["network"])
-
-    @property
-    def depth_scale(self) -> DepthScale:
-        return DepthScale(**self.meta["normalisation"]["depth"])
-
-    @property
-    def invert_settings(self) -> InvertSettings:
-        return InvertSettings(**self.meta["invert"])
+    def label(self) -> str:
+        return self.meta.label
 
     def calibration(self, mode: str) -> Calibration:
-        return Calibration.from_dict(self.meta["calibration"][mode])
-
-    @property
-    def label(self) -> str:
-        return f"{self.meta['name']}-{self.meta['objective']}"
+        if mode not in self.meta.calibration:
+            raise BundleError(f"{self.path}: no calibration for mode {mode!r} "
+                              f"(it has {', '.join(self.meta.calibration)})")
+        return self.meta.calibration[mode]
 
     def eager_generator(self) -> Generator:
         """An nn.Module copy of the generator (seed mode needs per-scan weight copies)."""
-        generator = Generator(self.net)
+        generator = Generator(self.meta.network)
         generator.load_state_dict(self.generator.state_dict())
         return generator.to(next(self.generator.parameters()).device).eval()
 
@@ -96,27 +83,37 @@ def export_networks(folder: Path, networks: dict[str, torch.nn.Module], net: Net
         atomic_write_bytes(folder / f"{name}.pt", buffer.getvalue())
 
 
-def write_meta(folder: Path, meta: dict) -> None:
-    atomic_write_json(folder / "model.json", {"format": FORMAT, "format_version": FORMAT_VERSION,
-                                              "package_version": __version__, **meta})
+def write_meta(folder: Path, meta: BundleMeta) -> None:
+    atomic_write_json(folder / "model.json", meta.to_dict())
+
+
+def read_meta(folder: Path) -> BundleMeta:
+    """model.json alone (no networks): checked format version, typed."""
+    meta_path = Path(folder) / "model.json"
+    if not meta_path.is_file():
+        raise BundleError(f"{folder}: not a model bundle (no model.json)")
+    try:
+        raw = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"{meta_path}: unreadable ({e})") from None
+    if not isinstance(raw, dict):
+        raise BundleError(f"{meta_path}: not a bundle description (expected a JSON object)")
+    if raw.get("format") != FORMAT or raw.get("format_version") != FORMAT_VERSION:
+        raise BundleError(f"{meta_path}: bundle format {raw.get('format')!r} version "
+                          f"{raw.get('format_version')!r}; this anomaly-gan reads {FORMAT!r} "
+                          f"version {FORMAT_VERSION} (retrain, or use the matching anomaly-gan)")
+    channels = raw.get("network", {}).get("channels")
+    if channels != 4:
+        raise BundleError(f"{meta_path}: network has {channels} channels; anomaly-gan scores 4 (RGB-D)")
+    try:
+        return BundleMeta.from_dict(raw)
+    except (KeyError, TypeError, ValueError) as e:
+        raise BundleError(f"{meta_path}: malformed model.json ({type(e).__name__}: {e})") from None
 
 
 def load_bundle(folder: Path, device: torch.device | str = "cpu") -> Bundle:
     folder = Path(folder)
-    meta_path = folder / "model.json"
-    if not meta_path.is_file():
-        raise BundleError(f"{folder}: not a model bundle (no model.json)")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise BundleError(f"{meta_path}: unreadable ({e})") from None
-    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-        raise BundleError(f"{meta_path}: bundle format {meta.get('format')!r} version "
-                          f"{meta.get('format_version')!r}; this anomaly-gan reads {FORMAT!r} "
-                          f"version {FORMAT_VERSION} (retrain, or use the matching anomaly-gan)")
-    channels = meta.get("network", {}).get("channels")
-    if channels != 4:
-        raise BundleError(f"{meta_path}: network has {channels} channels; anomaly-gan scores 4 (RGB-D)")
+    meta = read_meta(folder)
     modules = {}
     for name in NETWORKS:
         path = folder / f"{name}.pt"

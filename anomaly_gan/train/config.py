@@ -1,18 +1,23 @@
-"""Training settings and their defaults, in one place (the CLI only exposes them)."""
+"""Training settings and their defaults, in one place (the CLI only exposes them).
+
+The whole config, the objective's settings resolved, is recorded in the bundle's training summary.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from anomaly_gan.detect.invert import InvertSettings
+from anomaly_gan.bundle.meta import InvertSettings
 from anomaly_gan.models.dcgan import NetConfig
+from anomaly_gan.train.objectives import OBJECTIVES, Objective, ObjectiveSettings
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     name: str
     objective: str = "gan"
+    objective_settings: ObjectiveSettings | None = None  # None: the objective's own DEFAULTS
     data: Path | None = None  # class root or class folder; None = built-in synthetic scans
     out: Path = Path("models")
     steps: int | None = None  # generator updates; None = the objective's default_steps
@@ -23,7 +28,8 @@ class TrainConfig:
     ema: float = 0.999  # EMA decay of generator weights (0 = off)
     spectral_norm: bool = False
     encoder_steps: int = 800
-    kappa: float = 1.0
+    encoder_lr: float = 2e-4
+    encoder_betas: tuple[float, float] = (0.5, 0.999)
     val_block: int = 25  # scans per block of consecutive frames
     val_every: int = 4  # every n-th block is held out for calibration (several blocks: drift across a session)
     far: float = 0.01
@@ -33,12 +39,15 @@ class TrainConfig:
     checkpoint_every: int = 100
     sample_every: int = 100
     synth_count: int = 375
-    invert: InvertSettings = field(default_factory=InvertSettings)
+    invert: InvertSettings = field(default_factory=InvertSettings)  # its kappa also weights encoder training
+
+    def build_objective(self) -> Objective:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {self.objective!r}; choose from {', '.join(OBJECTIVES)}")
+        return OBJECTIVES[self.objective](self.objective_settings)
 
     @property
     def total_steps(self) -> int:
-        from anomaly_gan.train.objectives import OBJECTIVES
-
         return self.steps or OBJECTIVES[self.objective].default_steps
 
     @property
@@ -51,6 +60,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        d["objective_settings"] = self.build_objective().settings.to_dict()
         d["data"] = str(self.data) if self.data else None
         d["out"] = str(self.out)
         return d

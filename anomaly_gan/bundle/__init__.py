@@ -1,0 +1,1 @@
+"""Model bundles: what a trained model is on disk (format, calibration record) and loading it."""

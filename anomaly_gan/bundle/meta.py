@@ -1,0 +1,107 @@
+"""model.json as typed values: everything needed to preprocess and score exactly as at calibration.
+
+`BundleMeta.to_dict()` is the JSON on disk (format 1, unchanged); `from_dict` reads it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from anomaly_gan import __version__
+from anomaly_gan.bundle.calibration import Calibration
+from anomaly_gan.data.tensor import DepthScale
+from anomaly_gan.models.dcgan import NetConfig
+
+FORMAT = "anomaly-gan-bundle"
+FORMAT_VERSION = 1
+MODES = ("fast", "refine", "seed")
+DEFAULT_MODE = "refine"  # what detect, evaluate and view use unless told otherwise
+CHANNELS = ("R", "G", "B", "D")
+COLOUR_NORMALISATION = "value / 127.5 - 1"
+DEPTH_ENCODING = ("nearness: depth near -> 1, far -> -0.8, missing -> -1; range fitted on the "
+                  "training scans")
+
+
+@dataclass(frozen=True)
+class InvertSettings:
+    """How detection finds a scan's latent code (detect.invert); kappa is also the encoder's."""
+
+    restarts: int = 1  # refine: random starts besides E(x); 4 bought no AUROC (benchmarks/refine_restarts.py)
+    steps: int = 20
+    lr: float = 0.05
+    kappa: float = 1.0  # weight of the critic-feature residual, in encoder training and in refine
+    prior: float = 1e-3
+    seed_restarts: int = 3
+    seed_steps: int = 19
+    seed_lr_z: float = 0.05
+    seed_lr_g: float = 6e-9
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    """Where the bundle came from: data, split, steps, time, machine and the full training config."""
+
+    data: str
+    layouts: list[str]
+    train_scans: int
+    validation_scans: int
+    validation_ids: list[str]
+    validation_split: str
+    skipped_files: int
+    steps: int
+    encoder_steps: int
+    seconds: float  # GAN + encoder
+    calibration_seconds: float
+    device: str
+    torch: str
+    mean_good_score: float
+    config: dict  # the training config as recorded (train.config.TrainConfig.to_dict())
+    finished: str
+
+    @property
+    def minutes(self) -> float:
+        """Training and calibration together."""
+        return (self.seconds + self.calibration_seconds) / 60
+
+
+@dataclass
+class BundleMeta:
+    name: str
+    objective: str
+    network: NetConfig
+    depth: DepthScale
+    invert: InvertSettings
+    calibration: dict[str, Calibration]
+    training: TrainingSummary
+    default_mode: str = DEFAULT_MODE
+    package_version: str = field(default=__version__)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}-{self.objective}"
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "package_version": self.package_version,
+            "name": self.name, "objective": self.objective, "network": self.network.to_dict(),
+            "channels": list(CHANNELS),
+            "normalisation": {"colour": COLOUR_NORMALISATION, "depth": self.depth.to_dict(),
+                              "depth_encoding": DEPTH_ENCODING},
+            "invert": asdict(self.invert), "default_mode": self.default_mode,
+            "calibration": {mode: c.to_dict() for mode, c in self.calibration.items()},
+            "training": asdict(self.training),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> BundleMeta:
+        """Raises KeyError/TypeError on a malformed file; the loader turns that into one line."""
+        known = {f.name for f in fields(TrainingSummary)}
+        training = {k: v for k, v in d["training"].items() if k in known}
+        training.setdefault("calibration_seconds", 0.0)
+        return cls(
+            name=d["name"], objective=d["objective"], network=NetConfig(**d["network"]),
+            depth=DepthScale(**d["normalisation"]["depth"]), invert=InvertSettings(**d["invert"]),
+            calibration={mode: Calibration.from_dict(c) for mode, c in d["calibration"].items()},
+            training=TrainingSummary(**training), default_mode=d.get("default_mode", DEFAULT_MODE),
+            package_version=d.get("package_version", "unknown"),
+        )
