@@ -154,6 +154,10 @@ def test_cli_detect_writes_records_and_panels(tiny_bundle: Path, tmp_path: Path)
         assert (out / r["map"]).exists() and np.load(out / r["map_npy"]).shape == (64, 64)
     csv_lines = (out / "results.csv").read_text().splitlines()
     assert csv_lines[0].startswith("scan,id,label,class,model,mode,score,threshold,anomalous") and len(csv_lines) == 6
+    page = (out / "report.html").read_text()
+    assert "calibrated for a 1.0% false-alarm rate on 8 held-out good scans (fast mode)" in page
+    assert all(page.count(r["scan"]) >= 1 for r in records) and page.count('class="scan"') == 5
+    assert "00105.png: truncated PNG" in page
     again = runner.invoke(app, ["detect", str(scans), "--model", str(tiny_bundle), "--out", str(out)])
     assert again.exit_code == 2 and "--force" in again.output
 
