@@ -22,7 +22,6 @@ from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.detect.invert import invert_seed_unbatched
 from anomaly_gan.fsutil import atomic_write_text
 from anomaly_gan.report.metrics import pixel_auroc
-from anomaly_gan.train.data import defective_copies
 from benchmarks.kinect import (
     BASELINE_NN,
     CLASSES,
@@ -30,6 +29,7 @@ from benchmarks.kinect import (
     PUBLISHED,
     auroc,
     block_split,
+    injected_copies,
     machine,
     nearest_neighbour_scores,
     timed_score,
@@ -94,7 +94,7 @@ def main() -> None:
         for cls in CLASSES:
             bundle, minutes = train_bundle(cls, objective, roots["train"], MODELS)
             normal, others = test[cls], [s for c in CLASSES if c != cls for s in test[c]]
-            defective = defective_copies(normal, seed=0, copies=1)
+            defective = injected_copies(normal, seed=0, copies=1)
             nn_normal = nearest_neighbour_scores(train_refs[cls], find_scans(roots["test"] / cls).refs)
             nn_other = np.concatenate([nearest_neighbour_scores(train_refs[cls], find_scans(roots["test"] / c).refs)
                                        for c in CLASSES if c != cls])

@@ -16,7 +16,9 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from anomaly_gan.bundle.store import read_meta
+from anomaly_gan.data.defects import DEFECTS, inject
 from anomaly_gan.data.layouts import ScanRef, find_scans, iter_scans
+from anomaly_gan.data.scan import Scan, ScanError
 from anomaly_gan.detect.detector import Detector, ScanScores
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.run import train
@@ -74,3 +76,18 @@ def nearest_neighbour_scores(train_refs: list[ScanRef], refs: list[ScanRef]) -> 
                          for _, s in iter_scans(rs)]).astype(np.float32)
     a, b = torch.from_numpy(stack(train_refs)), torch.from_numpy(stack(refs))
     return torch.cdist(b, a).min(dim=1).values.numpy()
+
+
+def injected_copies(scans: list[Scan], seed: int, copies: int = 1, kinds: tuple[str, ...] = tuple(DEFECTS)
+                    ) -> list[Scan]:
+    """Evaluation defects: each scan `copies` times with one of data/defects.py's named kinds, from
+    a random stream of its own (never the simulator the head and the calibration train on)."""
+    rng = np.random.default_rng([seed, 7])
+    out = []
+    for scan in scans:
+        for _ in range(copies):
+            try:
+                out.append(inject(scan, kinds[rng.integers(len(kinds))], rng))
+            except ScanError:
+                continue
+    return out

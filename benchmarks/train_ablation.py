@@ -20,12 +20,12 @@ from anomaly_gan.bundle.store import load_bundle, read_meta
 from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.fsutil import atomic_write_text
-from anomaly_gan.train.data import defective_copies
 from benchmarks.kinect import (
     CLASSES,
     KINECT,
     auroc,
     block_split,
+    injected_copies,
     machine,
     train_bundle,
 )
@@ -67,7 +67,7 @@ def main() -> None:
         bundle, minutes = train_bundle(args.shape, args.objective, train_root, folder_for(variant), **overrides)
         validation_ids = set(read_meta(bundle).training.validation_ids)
         good = [s for s in scans[args.shape] if s.id in validation_ids]
-        injected = defective_copies(good, seed=12345)
+        injected = injected_copies(good, seed=12345)
         cells = []
         for mode in ("fast", "refine"):
             detector = Detector(load_bundle(bundle), DetectOptions(mode), torch.device("cpu"))

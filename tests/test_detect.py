@@ -19,6 +19,7 @@ from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.detect.invert import invert_refine, invert_seed, invert_seed_unbatched
 from anomaly_gan.detect.scorer import Networks, Scorer
 from anomaly_gan.models.dcgan import Critic, Encoder, Generator, NetConfig
+from anomaly_gan.models.segmenter import Segmenter
 from tests.conftest import make_scan
 
 runner = CliRunner()
@@ -108,10 +109,13 @@ def test_torchscript_and_in_memory_models_score_alike(tiny_bundle: Path) -> None
     scans = [make_scan(i) for i in range(5)]
     for mode in ("fast", "refine", "seed"):
         detector = Detector(bundle, DetectOptions(mode), torch.device("cpu"))
-        x = detector.tensor(scans)
+        x, _ = detector.tensor(scans)
         ids = [s.id for s in scans]
         scripted = detector.scorer.score(x, mode, ids)
-        nets = Networks(eager["generator"], eager["critic"], eager["encoder"], lambda: eager["generator"], net.latent)
+        head = Segmenter(bundle.meta.segmenter)
+        head.load_state_dict(bundle.segmenter.state_dict())
+        nets = Networks(eager["generator"], eager["critic"], eager["encoder"], lambda: eager["generator"], net.latent,
+                        head.eval())
         in_memory = Scorer(nets, bundle.meta.invert, torch.device("cpu")).score(x, mode, ids)
         for key, value in scripted.values.items():
             np.testing.assert_allclose(value, in_memory.values[key], rtol=1e-4, atol=1e-5)
@@ -129,7 +133,8 @@ def test_planted_defect_scores_higher_and_lights_up_the_map(tiny_bundle: Path) -
     planted.depth[region] = np.nanmin(clean.depth) - 40
     scored = detector.score([clean, planted])
     assert scored.scores[1] > scored.scores[0]
-    lift = scored.scored.maps[1] - scored.scored.maps[0]
+    residual = [scored.scan_maps(i, clean.shape)[1:].mean(0) for i in (0, 1)]  # colour and depth maps
+    lift = residual[1] - residual[0]
     assert lift[region].mean() > 5 * np.abs(lift[~region]).mean()
 
 
@@ -150,10 +155,13 @@ def test_cli_detect_writes_records_and_panels(tiny_bundle: Path, tmp_path: Path)
     records = json.loads((out / "results.json").read_text())["records"]
     assert len(records) == 5
     for r in records:
-        assert {"scan", "score", "threshold", "anomalous", "colour", "depth", "feature", "critic", "map"} <= set(r)
-        assert (out / r["map"]).exists() and np.load(out / r["map_npy"]).shape == (64, 64)
+            assert {"scan", "score", "threshold", "anomalous", "colour", "depth", "feature", "critic", "head",
+                    "map"} <= set(r)
+            maps = np.load(out / r["map_npy"])  # combined, colour, depth in the scan's own frame
+            assert (out / r["map"]).exists() and maps.shape == (3, 64, 64) and maps.dtype == np.float32
     csv_lines = (out / "results.csv").read_text().splitlines()
     assert csv_lines[0].startswith("scan,id,label,class,model,mode,score,threshold,anomalous") and len(csv_lines) == 6
+    assert ",head,map,map_npy" in csv_lines[0]
     page = (out / "report.html").read_text()
     assert "calibrated for a 1.0% false-alarm rate on 8 held-out good scans (fast mode)" in page
     assert all(page.count(r["scan"]) >= 1 for r in records) and page.count('class="scan"') == 5

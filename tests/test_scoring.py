@@ -8,7 +8,7 @@ import torch
 
 from anomaly_gan.bundle.meta import BundleMeta
 from anomaly_gan.bundle.store import load_bundle
-from anomaly_gan.detect.calibrate import EQUAL_WEIGHTS, fit_weights
+from anomaly_gan.detect.calibrate import fit_weights
 from anomaly_gan.detect.components import COMPONENTS, anomaly_map, components
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.train.augment import diff_augment
@@ -34,7 +34,8 @@ def test_components_measure_the_object_not_the_frame() -> None:
         return t.flatten(1).mean(1), t.flatten(1)
 
     values, maps = components(x, recon, critic, torch.zeros(2))
-    assert set(values) == set(COMPONENTS) and maps.shape == (2, 16, 16)
+    assert set(values) == set(COMPONENTS) and maps.shape == (2, 3, 16, 16)
+    assert maps[1, 1].max() > 0 and maps[1, 2].abs().max() == 0  # the colour map lights up, the depth one not
     assert values["colour"][0] == 0 and torch.isclose(values["colour"][1], torch.tensor(0.5))
     assert values["depth"][1] == 0 and values["feature"][1] > values["feature"][0]
 
@@ -47,7 +48,7 @@ def test_fit_weights_picks_the_component_that_separates() -> None:
     weights = fit_weights(good, defective)
     assert weights["depth"] == 1.0 and all(weights[k] < 0.3 for k in COMPONENTS if k != "depth")
     lower = {k: good[k] - 3 for k in COMPONENTS}  # every component would reward anomalies
-    assert fit_weights(good, lower) == EQUAL_WEIGHTS
+    assert fit_weights(good, lower) == {k: 1.0 for k in COMPONENTS}
 
 
 def test_diff_augment_shifts_colour_and_depth_together_and_fills_background() -> None:

@@ -21,13 +21,14 @@ from tests.conftest import tiny_config, write_class
 
 def test_bundle_is_complete_and_self_describing(tiny_bundle: Path) -> None:
     names = {p.name for p in tiny_bundle.iterdir()}
-    assert {"generator.pt", "critic.pt", "encoder.pt", "model.json", "train_log.jsonl", "progress.gif",
+    assert {"generator.pt", "critic.pt", "encoder.pt", "segmenter.pt", "model.json", "train_log.jsonl", "progress.gif",
             "interpolation.png", "plots", "samples"} <= names
     assert "checkpoint.pt" not in names
-    assert {"losses.png", "critic_scores.png", "accuracy.png", "encoder.png"} <= {
+    assert {"losses.png", "critic_scores.png", "accuracy.png", "encoder.png", "head.png"} <= {
         p.name for p in (tiny_bundle / "plots").iterdir()}
     meta = json.loads((tiny_bundle / "model.json").read_text())
-    assert meta["format_version"] == 1 and meta["objective"] == "gan" and meta["network"]["channels"] == 4
+    assert meta["format_version"] == 2 and meta["objective"] == "gan" and meta["network"]["channels"] == 4
+    assert meta["framing"] == {"kind": "object", "margin": 0.25} and meta["segmenter"]["widths"] == [8, 16, 32, 64]
     assert set(meta["calibration"]) == {"fast", "refine", "seed"}
     DepthScale(**meta["normalisation"]["depth"])
     log = [json.loads(line) for line in (tiny_bundle / "train_log.jsonl").read_text().splitlines()]

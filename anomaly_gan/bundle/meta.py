@@ -1,6 +1,7 @@
 """model.json as typed values: everything needed to preprocess and score exactly as at calibration.
 
-`BundleMeta.to_dict()` is the JSON on disk (format 1, unchanged); `from_dict` reads it back.
+`BundleMeta.to_dict()` is the JSON on disk; `from_dict` reads it back. Format 2 adds the framing
+(object-centred crops) and the segmentation head; a format-1 bundle reads as full-frame, no head.
 """
 
 from __future__ import annotations
@@ -9,11 +10,14 @@ from dataclasses import asdict, dataclass, field, fields
 
 from anomaly_gan import __version__
 from anomaly_gan.bundle.calibration import Calibration
+from anomaly_gan.data.framing import Framing
 from anomaly_gan.data.tensor import DepthScale
 from anomaly_gan.models.dcgan import NetConfig
+from anomaly_gan.models.segmenter import SegmenterConfig
 
 FORMAT = "anomaly-gan-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MODES = ("fast", "refine", "seed")
 DEFAULT_MODE = "refine"  # what detect, evaluate and view use unless told otherwise
 CHANNELS = ("R", "G", "B", "D")
@@ -57,11 +61,12 @@ class TrainingSummary:
     mean_good_score: float
     config: dict  # the training config as recorded (train.config.TrainConfig.to_dict())
     finished: str
+    head_seconds: float = 0.0  # the segmentation head (format 2)
 
     @property
     def minutes(self) -> float:
-        """Training and calibration together."""
-        return (self.seconds + self.calibration_seconds) / 60
+        """GAN, encoder, head and calibration together."""
+        return (self.seconds + self.head_seconds + self.calibration_seconds) / 60
 
 
 @dataclass
@@ -73,6 +78,8 @@ class BundleMeta:
     invert: InvertSettings
     calibration: dict[str, Calibration]
     training: TrainingSummary
+    framing: Framing = field(default_factory=lambda: Framing("full"))
+    segmenter: SegmenterConfig | None = None  # the segmentation head, if the bundle has one
     default_mode: str = DEFAULT_MODE
     package_version: str = field(default=__version__)
 
@@ -90,6 +97,8 @@ class BundleMeta:
             "invert": asdict(self.invert), "default_mode": self.default_mode,
             "calibration": {mode: c.to_dict() for mode, c in self.calibration.items()},
             "training": asdict(self.training),
+            "framing": asdict(self.framing),
+            "segmenter": self.segmenter.to_dict() if self.segmenter else None,
         }
 
     @classmethod
@@ -102,6 +111,10 @@ class BundleMeta:
             name=d["name"], objective=d["objective"], network=NetConfig(**d["network"]),
             depth=DepthScale(**d["normalisation"]["depth"]), invert=InvertSettings(**d["invert"]),
             calibration={mode: Calibration.from_dict(c) for mode, c in d["calibration"].items()},
-            training=TrainingSummary(**training), default_mode=d.get("default_mode", DEFAULT_MODE),
+            training=TrainingSummary(**training),
+            framing=Framing(**d["framing"]) if "framing" in d else Framing("full"),
+            segmenter=SegmenterConfig(**{**d["segmenter"], "widths": tuple(d["segmenter"]["widths"])})
+            if d.get("segmenter") else None,
+            default_mode=d.get("default_mode", DEFAULT_MODE),
             package_version=d.get("package_version", "unknown"),
         )

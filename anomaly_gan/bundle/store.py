@@ -1,4 +1,4 @@
-"""Bundles on disk: TorchScript generator, critic and encoder plus model.json.
+"""Bundles on disk: TorchScript generator, critic, encoder (and segmentation head) plus model.json.
 
 The networks load with `torch.jit.load` alone, without this package. Loading checks the format
 version and turns every way a bundle can be broken into one BundleError line naming the file.
@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from anomaly_gan.bundle.calibration import Calibration
-from anomaly_gan.bundle.meta import FORMAT, FORMAT_VERSION, BundleMeta
+from anomaly_gan.bundle.meta import FORMAT, READABLE_VERSIONS, BundleMeta
 from anomaly_gan.fsutil import atomic_write_bytes, atomic_write_json
 from anomaly_gan.models.dcgan import Generator, NetConfig
 
@@ -45,6 +45,7 @@ class Bundle:
     generator: torch.jit.ScriptModule
     critic: torch.jit.ScriptModule
     encoder: torch.jit.ScriptModule
+    segmenter: torch.jit.ScriptModule | None = None
 
     @property
     def label(self) -> str:
@@ -64,8 +65,9 @@ class Bundle:
 
     def to(self, device: torch.device) -> Bundle:
         """Move the networks; channels-last weights run the convolutions about 1.3x faster on CPU."""
-        for name in NETWORKS:
-            getattr(self, name).to(device, memory_format=torch.channels_last)
+        for name in (*NETWORKS, "segmenter"):
+            if getattr(self, name) is not None:
+                getattr(self, name).to(device, memory_format=torch.channels_last)
         return self
 
 
@@ -74,6 +76,7 @@ def export_networks(folder: Path, networks: dict[str, torch.nn.Module], net: Net
     example = {"generator": torch.randn(2, net.latent),
                "critic": torch.rand(2, net.channels, net.image_size, net.image_size) * 2 - 1}
     example["encoder"] = example["critic"]
+    example["segmenter"] = (example["critic"], example["critic"].flip(0))
     for name, module in networks.items():
         module = module.to("cpu").eval()
         buffer = io.BytesIO()
@@ -98,10 +101,11 @@ def read_meta(folder: Path) -> BundleMeta:
         raise BundleError(f"{meta_path}: unreadable ({e})") from None
     if not isinstance(raw, dict):
         raise BundleError(f"{meta_path}: not a bundle description (expected a JSON object)")
-    if raw.get("format") != FORMAT or raw.get("format_version") != FORMAT_VERSION:
+    if raw.get("format") != FORMAT or raw.get("format_version") not in READABLE_VERSIONS:
         raise BundleError(f"{meta_path}: bundle format {raw.get('format')!r} version "
                           f"{raw.get('format_version')!r}; this anomaly-gan reads {FORMAT!r} "
-                          f"version {FORMAT_VERSION} (retrain, or use the matching anomaly-gan)")
+                          f"versions {', '.join(map(str, READABLE_VERSIONS))} (retrain, or use the matching "
+                          "anomaly-gan)")
     channels = raw.get("network", {}).get("channels")
     if channels != 4:
         raise BundleError(f"{meta_path}: network has {channels} channels; anomaly-gan scores 4 (RGB-D)")
@@ -115,7 +119,7 @@ def load_bundle(folder: Path, device: torch.device | str = "cpu") -> Bundle:
     folder = Path(folder)
     meta = read_meta(folder)
     modules = {}
-    for name in NETWORKS:
+    for name in NETWORKS + (("segmenter",) if meta.segmenter else ()):
         path = folder / f"{name}.pt"
         if not path.is_file():
             raise BundleError(f"{path}: missing from the bundle")

@@ -63,7 +63,10 @@ def evaluate(
     at = metrics["at_threshold"]
     for name, value in (("AUROC", metrics["auroc"]), ("average precision", metrics["average_precision"]),
                         ("F1 max", metrics["f1_max"]), ("pixel AUROC", metrics["pixel_auroc"]),
-                        ("AU-PRO (FPR 0.3)", metrics["au_pro_0.3"]), ("accuracy at threshold", at["accuracy"]),
+                        ("AU-PRO (FPR 0.3)", metrics["au_pro_0.3"]),
+                        ("object-pixel AUROC", metrics["object_pixel_auroc"]),
+                        ("object AU-PRO (FPR 0.3)", metrics["object_au_pro_0.3"]),
+                        ("accuracy at threshold", at["accuracy"]),
                         ("TPR at threshold", at["tpr"]), ("TNR at threshold", at["tnr"]),
                         *((f"AUROC {k}", v) for k, v in metrics["auroc_by_label"].items())):
         table.add_row(name, "n/a" if value is None else f"{value:.3f}")
@@ -109,7 +112,7 @@ def view(
     else:
         detector = _detector(model, mode, device)
         scored = detector.score([loaded])
-        cloud = scan_cloud(loaded, scored.scored.maps[0], detector.map_scale)
+        cloud = scan_cloud(loaded, scored.scan_maps(0, loaded.shape)[0], detector.map_scales[0])
         verdict = "ANOMALOUS" if scored.anomalous[0] else "good"
         console.print(f"score {scored.scores[0]:.3f} (threshold {detector.threshold:.3f}): {verdict}")
     write_cloud(cloud, out)

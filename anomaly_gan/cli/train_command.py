@@ -22,7 +22,7 @@ STEPS_HELP = "Generator updates (default: " + ", ".join(
 class _Progress:
     """Maps training phases onto one rich progress display with live losses."""
 
-    KEYS = ("d_loss", "g_loss", "d_x", "d_g_z", "wasserstein", "e_loss")
+    KEYS = ("d_loss", "g_loss", "d_x", "d_g_z", "wasserstein", "e_loss", "h_loss")
 
     def __init__(self, progress) -> None:
         self.progress, self.tasks = progress, {}
@@ -32,7 +32,8 @@ class _Progress:
             warn(row["message"])
             return
         if phase not in self.tasks:
-            label = {"synth": "synthesising", "gan": "GAN", "encoder": "encoder", "calibrate": "calibrating"}[phase]
+            label = {"synth": "synthesising", "gan": "GAN", "encoder": "encoder", "head": "head",
+                     "calibrate": "calibrating"}[phase]
             self.tasks[phase] = self.progress.add_task(label, total=total, status="")
         status = "  ".join(f"{k} {row[k]:.3f}" for k in self.KEYS if k in row)
         if "mode" in row:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from anomaly_gan.data.framing import CropBox, Framing, crop, locate
 from anomaly_gan.data.scan import Scan
 
 VALID_TOP, VALID_BOTTOM, MISSING = 1.0, -0.8, -1.0
@@ -66,6 +67,14 @@ def scan_to_array(scan: Scan, scale: DepthScale, size: int = 64) -> np.ndarray:
     d = VALID_TOP + (VALID_BOTTOM - VALID_TOP) * np.clip(t, 0.0, 1.0)
     d = np.where(np.isfinite(depth), d, MISSING).astype(np.float32)
     return np.concatenate([colour, d[None]], axis=0)
+
+
+def framed_arrays(scans: list[Scan], scale: DepthScale, size: int, framing: Framing
+                  ) -> tuple[np.ndarray, list[CropBox]]:
+    """(N, 4, size, size) network inputs in the bundle's frame, and each scan's crop box."""
+    boxes = [locate(s, framing) for s in scans]
+    arrays = [scan_to_array(crop(s, box), scale, size) for s, box in zip(scans, boxes, strict=True)]
+    return np.stack(arrays), boxes
 
 
 def array_to_scan(array: np.ndarray, scale: DepthScale, scan_id: str = "generated") -> Scan:

@@ -13,10 +13,8 @@ import torch
 
 from anomaly_gan.bundle.calibration import Calibration
 from anomaly_gan.bundle.meta import MODES
-from anomaly_gan.detect.components import COMPONENTS
 from anomaly_gan.detect.scorer import Scorer
 
-EQUAL_WEIGHTS = {name: 1.0 for name in COMPONENTS}  # fallback when no weight can be fitted
 SEED_WEIGHTS = {"search": 1.0}  # seed mode scores exactly as the publication did
 
 
@@ -24,29 +22,32 @@ def fit_weights(good: dict[str, np.ndarray], defective: dict[str, np.ndarray]) -
     """Non-negative weights separating good scans from defect-injected copies of them.
 
     Logistic regression on components standardised with the good scans' statistics; negative
-    coefficients (a component that would reward anomalies) are dropped. Largest weight = 1.
+    coefficients (a component that would reward anomalies) are dropped. Largest weight = 1; equal
+    weights when no component separates.
     """
     from sklearn.linear_model import LogisticRegression
 
-    mean = {k: np.mean(good[k]) for k in COMPONENTS}
-    std = {k: max(np.std(good[k]), 1e-8) for k in COMPONENTS}
+    names = list(good)
+    mean = {k: np.mean(good[k]) for k in names}
+    std = {k: max(np.std(good[k]), 1e-8) for k in names}
 
     def standardise(values: dict[str, np.ndarray]) -> np.ndarray:
-        return np.stack([(np.asarray(values[k]) - mean[k]) / std[k] for k in COMPONENTS], axis=1)
+        return np.stack([(np.asarray(values[k]) - mean[k]) / std[k] for k in names], axis=1)
 
     x = np.concatenate([standardise(good), standardise(defective)])
-    y = np.r_[np.zeros(len(good[COMPONENTS[0]])), np.ones(len(defective[COMPONENTS[0]]))]
+    y = np.r_[np.zeros(len(good[names[0]])), np.ones(len(defective[names[0]]))]
     model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000).fit(x, y)
     coefficients = np.clip(model.coef_[0], 0, None)
     if coefficients.max() <= 0:
-        return dict(EQUAL_WEIGHTS)
-    return {k: float(c / coefficients.max()) for k, c in zip(COMPONENTS, coefficients, strict=True)}
+        return {k: 1.0 for k in names}
+    return {k: float(c / coefficients.max()) for k, c in zip(names, coefficients, strict=True)}
 
 
 def calibrate(scorer: Scorer, good: torch.Tensor, good_ids: Sequence[str], defective: torch.Tensor,
               defective_ids: Sequence[str], far: float,
               on_mode: Callable[[str], None] = lambda mode: None) -> dict[str, Calibration]:
-    """One Calibration per mode from held-out good scans and defect-injected copies of them."""
+    """One Calibration per mode from held-out good scans and defective copies of them (simulated
+    defects: never the evaluation injector's)."""
     result = {}
     for mode in MODES:
         good_values = scorer.score(good, mode, good_ids).values
@@ -55,7 +56,7 @@ def calibrate(scorer: Scorer, good: torch.Tensor, good_ids: Sequence[str], defec
         else:
             weights = fit_weights(good_values, scorer.score(defective, mode, defective_ids).values)
             origin = (f"fitted on {len(good)} held-out good scans vs "
-                      f"{len(defective)} defect-injected copies of them")
+                      f"{len(defective)} copies of them with simulated defects")
         result[mode] = Calibration.fit(good_values, weights, far, origin)
         on_mode(mode)
     return result

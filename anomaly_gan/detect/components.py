@@ -1,4 +1,4 @@
-"""From a scan and its reconstruction to per-scan score components and a per-pixel anomaly map.
+"""From a scan and its reconstruction to per-scan score components and per-pixel maps.
 
 Components (higher = more anomalous):
   colour   mean |x - G(z)| over the colour channels, on the object
@@ -7,10 +7,13 @@ Components (higher = more anomalous):
            the whole frame would mostly measure how big the object is)
   feature  mean squared critic-feature residual (f-AnoGAN's kappa term)
   critic   minus the critic's realness score
-  peak     99th percentile of the smoothed anomaly map (catches small local defects)
+  peak     99th percentile of the smoothed residual map (catches small local defects)
   search   the inversion's own final loss (seed mode: the publication's score)
-How they become one score (standardised on held-out good scans, weighted) is the bundle's
-Calibration; how the weights are fitted is detect.calibrate.
+  head     bundles with a segmentation head: mean of its HEAD_TOP highest defect probabilities
+Maps, (B, 3, H, W): combined (the head's defect probability, or the residual map without a head),
+colour residual, depth residual; the residual maps are lightly smoothed (3x3 Gaussian).
+How the components become one score (standardised on held-out good scans, weighted) is the
+bundle's Calibration; how the weights are fitted is detect.calibrate.
 """
 
 from __future__ import annotations
@@ -20,25 +23,38 @@ import torch.nn.functional as F
 
 OBJECT_LEVEL = -0.9  # depth channel above this: measured depth (background and holes sit at -1)
 COMPONENTS = ("colour", "depth", "feature", "critic", "peak", "search")
+HEAD = "head"
+HEAD_TOP = 16  # pixels: about a 4x4 defect in the 64x64 object frame
+MAPS = ("combined", "colour", "depth")
 
 
-def anomaly_map(x: torch.Tensor, recon: torch.Tensor, depth_weight: float = 1.0) -> torch.Tensor:
-    """(B, H, W): colour and depth residual per pixel, lightly smoothed (3x3 Gaussian)."""
+def _smooth(maps: torch.Tensor) -> torch.Tensor:
+    """(B, K, H, W) -> same, 3x3 Gaussian."""
+    kernel = torch.tensor([1.0, 2.0, 1.0], device=maps.device)
+    kernel = (kernel[:, None] * kernel[None, :] / 16).view(1, 1, 3, 3).repeat(maps.shape[1], 1, 1, 1)
+    return F.conv2d(maps, kernel, padding=1, groups=maps.shape[1])
+
+
+def residual_maps(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+    """(B, 2, H, W): smoothed colour and depth residuals per pixel."""
     residual = (x - recon).abs()
-    raw = (residual[:, :3].mean(1) + depth_weight * residual[:, 3]) / (1 + depth_weight)
-    kernel = torch.tensor([1.0, 2.0, 1.0], device=x.device)
-    kernel = (kernel[:, None] * kernel[None, :] / 16).view(1, 1, 3, 3)
-    return F.conv2d(raw[:, None], kernel, padding=1)[:, 0]
+    return _smooth(torch.stack([residual[:, :3].mean(1), residual[:, 3]], dim=1))
 
 
-def components(x: torch.Tensor, recon: torch.Tensor, critic, search_loss: torch.Tensor
-               ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Per-scan components (each (B,)) and the anomaly maps (B, H, W)."""
+def anomaly_map(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+    """(B, H, W): colour and depth residual averaged, smoothed."""
+    return residual_maps(x, recon).mean(1)
+
+
+def components(x: torch.Tensor, recon: torch.Tensor, critic, search_loss: torch.Tensor,
+               segmenter=None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Per-scan components (each (B,)) and the maps (B, 3, H, W)."""
     with torch.no_grad():
         score_x, feat_x = critic(x)
         _, feat_r = critic(recon)
         residual = (x - recon).abs()
-        maps = anomaly_map(x, recon)
+        per_channel = residual_maps(x, recon)
+        residual_map = per_channel.mean(1)
         on_object = ((x[:, 3] > OBJECT_LEVEL) | (recon[:, 3] > OBJECT_LEVEL)).float()
         area = on_object.flatten(1).sum(1).clamp(min=1.0)
         values = {
@@ -46,7 +62,11 @@ def components(x: torch.Tensor, recon: torch.Tensor, critic, search_loss: torch.
             "depth": (residual[:, 3] * on_object).flatten(1).sum(1) / area,
             "feature": ((feat_x - feat_r) ** 2).mean(1),
             "critic": -score_x,
-            "peak": torch.quantile(maps.flatten(1), 0.99, dim=1),
+            "peak": torch.quantile(residual_map.flatten(1), 0.99, dim=1),
             "search": search_loss,
         }
-    return values, maps
+        combined = residual_map
+        if segmenter is not None:
+            combined = torch.sigmoid(segmenter(x, recon))
+            values[HEAD] = combined.flatten(1).topk(HEAD_TOP, dim=1).values.mean(1)
+    return values, torch.cat([combined[:, None], per_channel], dim=1)

@@ -14,8 +14,9 @@ import torch
 from anomaly_gan.bundle.calibration import Calibration
 from anomaly_gan.bundle.meta import MODES, InvertSettings
 from anomaly_gan.bundle.store import Bundle
+from anomaly_gan.data.framing import CropBox, uncrop
 from anomaly_gan.data.scan import Scan
-from anomaly_gan.data.tensor import scan_to_array
+from anomaly_gan.data.tensor import framed_arrays
 from anomaly_gan.detect.scorer import Networks, Scored, Scorer
 
 
@@ -34,10 +35,15 @@ class ScanScores:
     """Scoring a list of scans: the network inputs, components/maps/reconstructions, one score
     and one verdict per scan."""
 
-    x: torch.Tensor  # (N, 4, S, S) on the CPU
+    x: torch.Tensor  # (N, 4, S, S) on the CPU, in the bundle's frame
+    boxes: list[CropBox]  # where each scan's frame lies in the scan
     scored: Scored
     scores: np.ndarray  # (N,)
     anomalous: np.ndarray  # (N,) bool: score >= threshold
+
+    def scan_maps(self, i: int, shape: tuple[int, int]) -> np.ndarray:
+        """(3, H, W) float32 maps (combined, colour, depth) of scan i in its own frame."""
+        return uncrop(self.scored.maps[i], self.boxes[i], shape)
 
 
 class Detector:
@@ -59,7 +65,7 @@ class Detector:
             self.threshold_origin = (f"calibrated for a {calibration.far:.1%} false-alarm rate on "
                                      f"{len(calibration.good_scores)} held-out good scans ({mode} mode)")
         nets = Networks(bundle.generator, bundle.critic, bundle.encoder, bundle.eager_generator,
-                        bundle.meta.network.latent)
+                        bundle.meta.network.latent, bundle.segmenter)
         self.scorer = Scorer(nets, options.invert or bundle.meta.invert, device, options.batch_size, options.seed)
 
     @property
@@ -67,17 +73,20 @@ class Detector:
         return self.bundle.label
 
     @property
-    def map_scale(self) -> float:
-        """Residual level drawn at full heat: well above the peak of good scans."""
-        return self.calibration.mean["peak"] + 4 * self.calibration.std["peak"]
+    def map_scales(self) -> tuple[float, float, float]:
+        """Levels drawn at full heat for the combined, colour and depth maps: a probability of 1
+        for the head's map, else well above the residual peak of good scans."""
+        residual = self.calibration.mean["peak"] + 4 * self.calibration.std["peak"]
+        return (1.0 if self.bundle.segmenter is not None else residual, residual, residual)
 
-    def tensor(self, scans: list[Scan]) -> torch.Tensor:
-        size, scale = self.bundle.meta.network.image_size, self.bundle.meta.depth
-        return torch.from_numpy(np.stack([scan_to_array(s, scale, size) for s in scans]))
+    def tensor(self, scans: list[Scan]) -> tuple[torch.Tensor, list[CropBox]]:
+        meta = self.bundle.meta
+        arrays, boxes = framed_arrays(scans, meta.depth, meta.network.image_size, meta.framing)
+        return torch.from_numpy(arrays), boxes
 
     def score(self, scans: list[Scan]) -> ScanScores:
         """Score any number of scans (in batches of batch_size)."""
-        x = self.tensor(scans)
+        x, boxes = self.tensor(scans)
         scored = self.scorer.score(x, self.mode, [s.id for s in scans])
         scores = self.calibration.combine(scored.values)
-        return ScanScores(x, scored, scores, scores >= self.threshold)
+        return ScanScores(x, boxes, scored, scores, scores >= self.threshold)

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from anomaly_gan.data.framing import object_region
 from anomaly_gan.data.layouts import ScanRef, find_classes, find_scans
 from anomaly_gan.data.scan import Scan, ScanError
 from anomaly_gan.detect.detector import Detector, ScanScores
@@ -52,39 +53,48 @@ def labelled_refs(root: Path | None, normal: Path | None, anomalous: list[Path],
 
 
 class _PixelTruth:
-    """Collects, per scored scan with known pixels (good scans, or defects with a mask), its
-    ground-truth mask and anomaly map at the network's size."""
+    """Per scored scan with known pixels (good scans, or defects with a mask), in the scan's own
+    frame: the ground-truth mask, the combined map and the object region (dilated) that the
+    object-pixel metrics are restricted to."""
 
-    def __init__(self, size: int) -> None:
-        self.size, self.masks, self.maps = size, [], []
+    def __init__(self) -> None:
+        self.masks, self.maps, self.objects = [], [], []
 
     def __call__(self, scans: list[Scan], scored: ScanScores) -> None:
-        for scan, amap in zip(scans, scored.scored.maps, strict=True):
+        for i, scan in enumerate(scans):
             if scan.label == NORMAL:
-                mask = np.zeros((self.size, self.size), bool)
+                mask = np.zeros(scan.shape, bool)
             elif scan.gt is not None:
-                mask = cv2.resize(scan.gt.astype(np.uint8), (self.size, self.size),
-                                  interpolation=cv2.INTER_NEAREST) > 0
+                mask = scan.gt
             else:
                 continue
             self.masks.append(mask)
-            self.maps.append(amap)
+            self.maps.append(scored.scan_maps(i, scan.shape)[0])
+            self.objects.append(object_pixels(scan))
+
+
+def object_pixels(scan: Scan) -> np.ndarray:
+    """The object (largest region of valid depth) and its defect mask, dilated by 2 pixels."""
+    region = object_region(scan.valid) | (scan.gt if scan.gt is not None else False)
+    return cv2.dilate(region.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
 
 
 def evaluate(refs: list[ScanRef], detector: Detector, out: Path,
              on_batch: Callable[[int], None] = lambda n: None) -> tuple[dict, Results]:
     """Writes records, panels, figures and metrics.json into `out`; returns the metrics."""
-    truth = _PixelTruth(detector.bundle.meta.network.image_size)
+    truth = _PixelTruth()
     results = detect(refs, [detector], out, save_maps=False, on_batch=on_batch, on_scored=truth)
     records = results.records
     labels = np.array([r.label != NORMAL for r in records], int)
     scores = np.array([r.score for r in records])
     metrics = image_metrics(labels, scores, detector.threshold)
     metrics["auroc_by_label"] = auroc_by_label([r.label for r in records], scores, NORMAL)
-    masks, maps = np.array(truth.masks), np.array(truth.maps)
-    has_defect_masks = bool(len(masks)) and masks.any()
+    masks, maps, objects = truth.masks, truth.maps, truth.objects
+    has_defect_masks = any(m.any() for m in masks)
     metrics["pixel_auroc"] = pixel_auroc(masks, maps) if has_defect_masks else None
     metrics["au_pro_0.3"] = au_pro(masks, maps) if has_defect_masks else None
+    metrics["object_pixel_auroc"] = pixel_auroc(masks, maps, objects) if has_defect_masks else None
+    metrics["object_au_pro_0.3"] = au_pro(masks, maps, within=objects) if has_defect_masks else None
     metrics["model"] = str(detector.bundle.path)
     metrics["mode"] = detector.mode
     metrics["threshold_origin"] = detector.threshold_origin

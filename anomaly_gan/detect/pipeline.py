@@ -31,10 +31,12 @@ def batches(refs: list[ScanRef], size: int, unreadable: list[str]) -> Iterator[l
         yield batch
 
 
-def _panel(x: np.ndarray, recon: np.ndarray, amap: np.ndarray, scale: float) -> np.ndarray:
-    """colour | depth | reconstructed colour | reconstructed depth | anomaly overlay."""
+def _panel(x: np.ndarray, recon: np.ndarray, maps: np.ndarray, scales: tuple[float, float, float]) -> np.ndarray:
+    """In the bundle's (object-centred) frame: colour | depth | reconstructed colour |
+    reconstructed depth | colour map | depth map | combined map, each map over the colour image."""
     rgb = colour_image(x)
-    tiles = [rgb, depth_image(x), colour_image(recon), depth_image(recon), heat_overlay(rgb, amap, scale)]
+    combined, colour, depth = (heat_overlay(rgb, m, scale) for m, scale in zip(maps, scales, strict=True))
+    tiles = [rgb, depth_image(x), colour_image(recon), depth_image(recon), colour, depth, combined]
     return upscale(np.hstack(tiles), 3)
 
 
@@ -86,11 +88,11 @@ def _record(scan: Scan, i: int, detector: Detector, s: ScanScores, out: Path, na
             save_maps: bool) -> Record:
     """Write the scan's panel (and map) and describe it."""
     map_path = out / "maps" / f"{name}.png"
-    save_rgb(map_path, _panel(s.x[i].numpy(), s.scored.recon[i], s.scored.maps[i], detector.map_scale))
+    save_rgb(map_path, _panel(s.x[i].numpy(), s.scored.recon[i], s.scored.maps[i], detector.map_scales))
     npy = None
     if save_maps:
         npy = out / "maps" / f"{name}.npy"
-        atomic_save_npy(npy, s.scored.maps[i].astype(np.float32))
+        atomic_save_npy(npy, s.scan_maps(i, scan.shape))
     return Record(
         scan=str(scan.source), id=scan.id, label=scan.label, class_=detector.bundle.meta.name,
         model=str(detector.bundle.path), mode=detector.mode, score=float(s.scores[i]),

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from anomaly_gan.bundle.meta import InvertSettings
-from anomaly_gan.detect.components import COMPONENTS, components
+from anomaly_gan.detect.components import components
 from anomaly_gan.detect.invert import Inversion, invert_fast, invert_refine, invert_seed
 
 SEED_SCANS_PER_CPU_PASS = 2  # measured on 2 cores: 1-2 scans per pass 2.1-2.7 scans/s, 8 scans 1.6
@@ -29,17 +29,18 @@ class Networks:
     encoder: nn.Module
     eager_generator: Callable[[], nn.Module]  # seed mode needs an nn.Module to copy per scan
     latent: int
+    segmenter: nn.Module | None = None  # the segmentation head: (x, recon) -> defect logits
 
 
 @dataclass
 class Scored:
     values: dict[str, np.ndarray]  # component -> (N,)
-    maps: np.ndarray  # (N, H, W) anomaly maps
+    maps: np.ndarray  # (N, 3, S, S): combined, colour, depth (detect.components.MAPS)
     recon: np.ndarray  # (N, C, H, W) reconstructions in [-1, 1]
 
     @staticmethod
     def concat(parts: list[Scored]) -> Scored:
-        return Scored({k: np.concatenate([p.values[k] for p in parts]) for k in COMPONENTS},
+        return Scored({k: np.concatenate([p.values[k] for p in parts]) for k in parts[0].values},
                       np.concatenate([p.maps for p in parts]), np.concatenate([p.recon for p in parts]))
 
 
@@ -89,8 +90,8 @@ class Scorer:
         """Score one batch as given (only seed mode on a CPU splits it into passes)."""
         x = x.to(self.device, memory_format=torch.channels_last)
         inversion = self._invert(x, mode, ids)
-        values, maps = components(x, inversion.recon, self.nets.critic, inversion.loss)
-        return Scored({k: values[k].float().cpu().numpy() for k in COMPONENTS},
+        values, maps = components(x, inversion.recon, self.nets.critic, inversion.loss, self.nets.segmenter)
+        return Scored({k: v.float().cpu().numpy() for k, v in values.items()},
                       maps.float().cpu().numpy(), inversion.recon.float().cpu().numpy())
 
     def score(self, x: torch.Tensor, mode: str, ids: Sequence[str]) -> Scored:

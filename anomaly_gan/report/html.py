@@ -71,7 +71,9 @@ def _metrics_section(metrics: dict, folder: Path) -> str:
     rows = [("AUROC", metrics.get("auroc")), ("average precision", metrics.get("average_precision")),
             ("F1 max", metrics.get("f1_max")), ("threshold at F1 max", metrics.get("f1_threshold")),
             ("Youden J threshold", metrics.get("youden_threshold")),
-            ("pixel AUROC", metrics.get("pixel_auroc")), ("AU-PRO (FPR 0.3)", metrics.get("au_pro_0.3"))]
+            ("pixel AUROC", metrics.get("pixel_auroc")), ("AU-PRO (FPR 0.3)", metrics.get("au_pro_0.3")),
+            ("object-pixel AUROC", metrics.get("object_pixel_auroc")),
+            ("object AU-PRO (FPR 0.3)", metrics.get("object_au_pro_0.3"))]
     at = metrics["at_threshold"]
     rows += [(f"{k} at threshold", at[k]) for k in ("accuracy", "tpr", "tnr", "far")]
     c = at["confusion"]
@@ -116,8 +118,9 @@ def render_report(folder: Path) -> Path:
 <div class="cards">{"".join(f"<div class='card'><b>{_fmt(v)}</b><span>{k}</span></div>" for k, v in cards)}</div>
 {_metrics_section(metrics, folder) if labelled else ""}
 <h2>Scans, most anomalous first</h2>
-<p class="legend">Each picture: colour | depth | reconstructed colour | reconstructed depth | anomaly map over
-the colour image (brighter = more anomalous). Click a picture to enlarge it.</p>
+<p class="legend">Each picture, cropped to the object: colour | depth | reconstructed colour | reconstructed depth |
+colour map | depth map | combined map, each map over the colour image (brighter = more anomalous).
+Click a picture to enlarge it.</p>
 <div class="controls"><label><input type="checkbox" onchange="onlyBad(this.checked)"> anomalous only</label></div>
 <table class="scans"><tr><th>#</th><th>scan</th><th>file</th>{"<th>label</th>" if labelled else ""}
 <th>class</th><th>score</th><th>threshold</th><th>verdict</th></tr>{"".join(rows)}</table>

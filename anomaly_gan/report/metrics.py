@@ -69,23 +69,34 @@ def auroc_by_label(labels: list[str], scores: np.ndarray, normal: str = "good") 
     return out
 
 
-def pixel_auroc(masks: np.ndarray, maps: np.ndarray) -> float | None:
-    """All pixels of all scans pooled; None without both defect and normal pixels."""
-    truth = np.asarray(masks, bool).ravel()
+def _pooled(arrays, within) -> np.ndarray:
+    """Pixels of all scans (any sizes) in one vector; only those inside `within` when given."""
+    if within is None:
+        return np.concatenate([np.ravel(a) for a in arrays])
+    return np.concatenate([np.asarray(a)[np.asarray(w, bool)] for a, w in zip(arrays, within, strict=True)])
+
+
+def pixel_auroc(masks, maps, within=None) -> float | None:
+    """All pixels of all scans pooled (or those inside `within`, e.g. the object: whole-frame
+    figures are inflated by easy background); None without both defect and normal pixels."""
+    truth = _pooled(masks, within).astype(bool)
     if truth.all() or not truth.any():
         return None
-    return float(roc_auc_score(truth, np.asarray(maps, float).ravel()))
+    return float(roc_auc_score(truth, _pooled(maps, within).astype(float)))
 
 
-def au_pro(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = 0.3, steps: int = 200) -> float | None:
+def au_pro(masks, maps, fpr_limit: float = 0.3, steps: int = 200, within=None) -> float | None:
     """Area under the per-region-overlap curve up to a false-positive rate of `fpr_limit`,
-    normalised to [0, 1] (MVTec 3D-AD's AU-PRO). Each connected defect region counts equally."""
-    masks, maps = np.asarray(masks, bool), np.asarray(maps, float)
-    regions = []
-    for mask, amap in zip(masks, maps, strict=True):
+    normalised to [0, 1] (MVTec 3D-AD's AU-PRO). Each connected defect region counts equally;
+    false positives count only inside `within` when given."""
+    regions, normal = [], []
+    within = within if within is not None else [np.ones(np.shape(m), bool) for m in masks]
+    for mask, amap, inside in zip(masks, maps, within, strict=True):
+        mask, amap = np.asarray(mask, bool), np.asarray(amap, float)
         labelled, count = ndimage.label(mask)
         regions += [amap[labelled == k] for k in range(1, count + 1)]
-    normal_pixels = maps[~masks]
+        normal.append(amap[~mask & np.asarray(inside, bool)])
+    normal_pixels = np.concatenate(normal) if normal else np.array([])
     if not regions or normal_pixels.size == 0:
         return None
     # Thresholds fine in FPR space (normal-pixel quantiles) and at every defect-pixel value.

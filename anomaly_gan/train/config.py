@@ -9,7 +9,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from anomaly_gan.bundle.meta import InvertSettings
+from anomaly_gan.data.framing import Framing
+from anomaly_gan.data.simulate import KINDS
 from anomaly_gan.models.dcgan import NetConfig
+from anomaly_gan.models.segmenter import SegmenterConfig
 from anomaly_gan.train.objectives import OBJECTIVES, Objective, ObjectiveSettings
 
 
@@ -30,6 +33,13 @@ class TrainConfig:
     encoder_steps: int = 800
     encoder_lr: float = 2e-4
     encoder_betas: tuple[float, float] = (0.5, 0.999)
+    framing: Framing = field(default_factory=Framing)  # object-centred crops (or Framing("full"))
+    head: bool = True  # train the segmentation head (detect.components: the `head` component)
+    head_steps: int = 600
+    head_batch: int = 32
+    head_lr: float = 1e-3
+    head_kinds: tuple[str, ...] = KINDS  # simulated defect kinds the head trains on (data.simulate)
+    segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
     val_block: int = 25  # scans per block of consecutive frames
     val_every: int = 4  # every n-th block is held out for calibration (several blocks: drift across a session)
     far: float = 0.01

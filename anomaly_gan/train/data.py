@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from anomaly_gan.data.defects import DEFECTS, inject
 from anomaly_gan.data.layouts import find_scans, iter_scans, leaf_layout
 from anomaly_gan.data.scan import Scan, ScanError
+from anomaly_gan.data.simulate import simulate
 from anomaly_gan.data.synth import SHAPES
 from anomaly_gan.data.synth_sets import synthesise
-from anomaly_gan.data.tensor import DepthScale, scan_to_array
+from anomaly_gan.data.tensor import DepthScale, framed_arrays
+from anomaly_gan.models.dcgan import NetConfig
 from anomaly_gan.train.config import TrainConfig
 
 SYNTHETIC_ROOT = Path("data/synthetic")
@@ -30,9 +31,9 @@ class TrainingData:
     folder: Path
     layouts: list[str]
     scale: DepthScale
-    train: torch.Tensor  # (N, 4, 64, 64)
+    train: torch.Tensor  # (N, 4, S, S) in the bundle's frame
     validation: torch.Tensor
-    validation_defective: torch.Tensor  # the held-out scans again, each with an injected defect
+    validation_defective: torch.Tensor  # the held-out scans again, with simulated defects
     validation_ids: list[str]
     validation_defective_ids: list[str]
     skipped: list[str]
@@ -96,27 +97,28 @@ def load_training_data(config: TrainConfig, folder: Path) -> TrainingData:
     except ValueError as e:
         raise TrainingError(f"{folder}: {e}") from None
 
-    def stack(some: list[Scan]) -> torch.Tensor:
-        return torch.from_numpy(np.stack([scan_to_array(s, scale) for s in some]))
+    def stack(some: list[Scan]) -> np.ndarray:
+        return framed_arrays(some, scale, NetConfig.image_size, config.framing)[0]
 
     held_out = [scans[i] for i in val_idx]
-    defective = defective_copies(held_out, config.seed)
-    return TrainingData(folder, sorted(found.layouts), scale, stack([scans[i] for i in train_idx]),
-                        stack(held_out), stack(defective), [s.id for s in held_out],
-                        [s.id for s in defective], skipped)
+    train, validation = stack([scans[i] for i in train_idx]), stack(held_out)
+    defective, defective_ids = simulated_copies(validation, [s.id for s in held_out], config)
+    return TrainingData(folder, sorted(found.layouts), scale, torch.from_numpy(train), torch.from_numpy(validation),
+                        torch.from_numpy(defective), [s.id for s in held_out], defective_ids, skipped)
 
 
-def defective_copies(scans: list[Scan], seed: int, copies: int = 2) -> list[Scan]:
-    """Each scan `copies` times with a random defect; scans too small for a defect are left out."""
-    rng = np.random.default_rng([seed, 7])
-    kinds = list(DEFECTS)
-    out = []
-    for scan in scans:
-        for _ in range(copies):
-            try:
-                out.append(inject(scan, kinds[rng.integers(len(kinds))], rng))
-            except ScanError:
-                continue
+def simulated_copies(arrays: np.ndarray, ids: list[str], config: TrainConfig, copies: int = 2
+                     ) -> tuple[np.ndarray, list[str]]:
+    """Each held-out scan `copies` times with a simulated defect (for fitting the score weights;
+    the evaluation injector, data/defects.py, is never used in training or calibration)."""
+    rng = np.random.default_rng([config.seed, 11])
+    out, out_ids = [], []
+    for array, scan_id in zip(arrays, ids, strict=True):
+        for k in range(copies):
+            defective, mask = simulate(array, rng, config.head_kinds, arrays)
+            if mask.any():
+                out.append(defective)
+                out_ids.append(f"{scan_id}_sim{k}")
     if not out:
-        raise TrainingError("no held-out scan is large enough to inject a defect for calibration")
-    return out
+        raise TrainingError("no held-out scan is large enough to simulate a defect for calibration")
+    return np.stack(out), out_ids

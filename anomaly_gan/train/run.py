@@ -6,6 +6,7 @@ import datetime
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,10 @@ from anomaly_gan.detect.calibrate import calibrate
 from anomaly_gan.detect.scorer import Networks, Scorer
 from anomaly_gan.device import resolve_device
 from anomaly_gan.models.dcgan import NetConfig
+from anomaly_gan.models.segmenter import Segmenter
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import TrainingData, TrainingError, class_folder, load_training_data
+from anomaly_gan.train.head import build_head, train_head
 from anomaly_gan.train.monitor import TrainLog, save_gif, save_interpolation, save_plots, save_samples
 from anomaly_gan.train.trainer import (
     CHECKPOINT,
@@ -31,7 +34,7 @@ from anomaly_gan.train.trainer import (
     train_gan,
 )
 
-# report(phase, total, row): phase is "synth", "gan", "encoder", "calibrate" or "skipped".
+# report(phase, total, row): phase is "synth", "gan", "encoder", "head", "calibrate" or "skipped".
 Report = Callable[[str, int, dict], None]
 RESUME_KEYS = ("objective", "objective_settings", "width", "latent", "batch_size", "seed", "augment", "ema",
                "spectral_norm")
@@ -64,10 +67,10 @@ def _check_resumable(config: TrainConfig, state: TrainState) -> None:
         raise TrainingError(f"cannot resume with different {', '.join(changed)} than the interrupted run")
 
 
-def _calibrate(config: TrainConfig, state: TrainState, data: TrainingData, device: torch.device,
-               report: Report) -> dict[str, Calibration]:
+def _calibrate(config: TrainConfig, state: TrainState, head: Segmenter | None, data: TrainingData,
+               device: torch.device, report: Report) -> dict[str, Calibration]:
     g, d, e = state.final_generator.eval(), state.critic.eval(), state.encoder.eval()
-    scorer = Scorer(Networks(g, d, e, lambda: g, config.latent), config.invert, device, config.batch_size,
+    scorer = Scorer(Networks(g, d, e, lambda: g, config.latent, head), config.invert, device, config.batch_size,
                     config.seed)
     return calibrate(scorer, data.validation, data.validation_ids, data.validation_defective,
                      data.validation_defective_ids, config.far,
@@ -111,31 +114,47 @@ def train(config: TrainConfig, report: Report, resume: bool = False, force: bool
         log.close()
         raise TrainingInterrupted(f"interrupted at GAN step {state.step}, encoder step "
                                   f"{state.encoder_step}; checkpoint saved in {folder}") from None
-    log.close()
     save_checkpoint(folder, state)
+    head, head_seconds = None, 0.0
+    if config.head:
+        head = build_head(config, device)
+        for row in train_head(config, head, state.final_generator, state.encoder, train_x):
+            log.write("head", row)
+            report("head", config.head_steps, row)
+            head_seconds += row["seconds"]
+    log.close()
     started = time.perf_counter()
-    calibration = _calibrate(config, state, data, device, report)
+    calibration = _calibrate(config, state, head, data, device, report)
     calibration_seconds = time.perf_counter() - started
     save_plots(folder, log.rows())
     save_gif(folder)
     save_interpolation(folder, state.final_generator, state.fixed_z)
-    export_networks(folder, {"generator": state.final_generator, "critic": state.critic,
-                             "encoder": state.encoder}, net)
-    write_meta(folder, _meta(config, net, data, state, calibration, calibration_seconds, device))
+    networks = {"generator": state.final_generator, "critic": state.critic, "encoder": state.encoder}
+    export_networks(folder, networks | ({"segmenter": head} if head is not None else {}), net)
+    seconds = Seconds(head_seconds, calibration_seconds)
+    write_meta(folder, _meta(config, net, data, state, calibration, seconds, device))
     (folder / CHECKPOINT).unlink()
     return load_bundle(folder)
 
 
+@dataclass(frozen=True)
+class Seconds:
+    head: float
+    calibration: float
+
+
 def _meta(config: TrainConfig, net: NetConfig, data: TrainingData, state: TrainState,
-          calibration: dict[str, Calibration], calibration_seconds: float, device: torch.device) -> BundleMeta:
+          calibration: dict[str, Calibration], seconds: Seconds, device: torch.device) -> BundleMeta:
     training = TrainingSummary(
         data=str(data.folder), layouts=data.layouts, train_scans=int(data.train.shape[0]),
         validation_scans=int(data.validation.shape[0]), validation_ids=data.validation_ids,
         validation_split=f"every {config.val_every}th block of {config.val_block} consecutive scans",
         skipped_files=len(data.skipped), steps=state.step, encoder_steps=state.encoder_step,
-        seconds=round(state.seconds, 1), calibration_seconds=round(calibration_seconds, 1),
+        seconds=round(state.seconds, 1), calibration_seconds=round(seconds.calibration, 1),
         device=str(device), torch=torch.__version__,
         mean_good_score=float(np.mean(calibration[DEFAULT_MODE].good_scores)), config=config.to_dict(),
-        finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+        finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        head_seconds=round(seconds.head, 1))
     return BundleMeta(name=config.name, objective=config.objective, network=net, depth=data.scale,
-                      invert=config.invert, calibration=calibration, training=training)
+                      invert=config.invert, calibration=calibration, training=training, framing=config.framing,
+                      segmenter=config.segmenter if config.head else None)
