@@ -34,7 +34,7 @@ case "$what" in
     # A short run on the built-in synthetic spheres: learn good spheres, then inspect a fresh batch
     # of synthetic spheres of which half carry a defect (with masks), and measure it.
     set -x
-    anomaly-gan train --shape sphere --steps 300 --encoder-steps 150 --force
+    anomaly-gan train --shape sphere --steps 300 --encoder-steps 150 --head-steps 300 --force
     anomaly-gan synth data/demo-test --shape sphere --count 80 --defect-rate 0.5 --seed 1 --force
     anomaly-gan detect data/demo-test/sphere --model models/sphere-gan --out reports/demo/detect --force
     anomaly-gan evaluate --model models/sphere-gan data/demo-test/sphere --out reports/demo/eval --force

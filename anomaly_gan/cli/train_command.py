@@ -50,6 +50,8 @@ def train(
     wgan: Annotated[bool, typer.Option("--wgan", help="Same as --objective wgan-gp.")] = False,
     steps: Annotated[int | None, typer.Option(min=1, help=STEPS_HELP)] = None,
     encoder_steps: Annotated[int, typer.Option(min=1, help="Encoder (izi_f) updates.")] = DEFAULTS.encoder_steps,
+    head: Annotated[bool, typer.Option(help="Train the segmentation head on simulated defects.")] = DEFAULTS.head,
+    head_steps: Annotated[int, typer.Option(min=1, help="Segmentation head updates.")] = DEFAULTS.head_steps,
     batch_size: Annotated[int, typer.Option(min=2)] = DEFAULTS.batch_size,
     width: Annotated[int, typer.Option(min=4, help="Base channel count of the networks.")] = DEFAULTS.width,
     augment: Annotated[bool, typer.Option(help="DiffAugment on real and fake.")] = DEFAULTS.augment,
@@ -64,7 +66,8 @@ def train(
     """Learn what good scans of one class look like; write a model bundle detect can use."""
     config = TrainConfig(name=shape, objective="wgan-gp" if wgan else objective, data=data, out=out,
                          steps=steps, batch_size=batch_size, width=width, augment=augment, ema=ema,
-                         encoder_steps=encoder_steps, far=far, seed=seed, device=device)
+                         encoder_steps=encoder_steps, head=head, head_steps=head_steps, far=far, seed=seed,
+                         device=device)
     try:
         with progress_display() as progress:
             bundle = run_training(config, _Progress(progress), resume=resume, force=force)

@@ -44,12 +44,12 @@ def fit_weights(good: dict[str, np.ndarray], defective: dict[str, np.ndarray]) -
 
 
 def calibrate(scorer: Scorer, good: torch.Tensor, good_ids: Sequence[str], defective: torch.Tensor,
-              defective_ids: Sequence[str], far: float,
-              on_mode: Callable[[str], None] = lambda mode: None) -> dict[str, Calibration]:
+              defective_ids: Sequence[str], far: float, on_mode: Callable[[str], None] = lambda mode: None,
+              modes: Sequence[str] = MODES) -> dict[str, Calibration]:
     """One Calibration per mode from held-out good scans and defective copies of them (simulated
     defects: never the evaluation injector's)."""
     result = {}
-    for mode in MODES:
+    for mode in modes:
         good_values = scorer.score(good, mode, good_ids).values
         if mode == "seed":
             weights, origin = SEED_WEIGHTS, "the publication's score (mean final search loss)"

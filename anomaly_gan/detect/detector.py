@@ -41,6 +41,13 @@ class ScanScores:
     scores: np.ndarray  # (N,)
     anomalous: np.ndarray  # (N,) bool: score >= threshold
 
+    def part(self, start: int, stop: int) -> ScanScores:
+        """Scans start..stop of this result."""
+        values = {k: v[start:stop] for k, v in self.scored.values.items()}
+        scored = Scored(values, self.scored.maps[start:stop], self.scored.recon[start:stop])
+        return ScanScores(self.x[start:stop], self.boxes[start:stop], scored, self.scores[start:stop],
+                          self.anomalous[start:stop])
+
     def scan_maps(self, i: int, shape: tuple[int, int]) -> np.ndarray:
         """(3, H, W) float32 maps (combined, colour, depth) of scan i in its own frame."""
         return uncrop(self.scored.maps[i], self.boxes[i], shape)

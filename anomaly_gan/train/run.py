@@ -6,7 +6,7 @@ import datetime
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -158,3 +158,21 @@ def _meta(config: TrainConfig, net: NetConfig, data: TrainingData, state: TrainS
     return BundleMeta(name=config.name, objective=config.objective, network=net, depth=data.scale,
                       invert=config.invert, calibration=calibration, training=training, framing=config.framing,
                       segmenter=config.segmenter if config.head else None)
+
+
+def retrain_head(bundle: Bundle, config: TrainConfig, modes: tuple[str, ...] = ("fast",)) -> Bundle:
+    """The bundle with a new head trained on config.head_kinds and recalibrated in `modes`, in
+    memory (nothing written): for leave-one-kind-out measurements."""
+    device = resolve_device(config.device)
+    bundle = bundle.to(device)
+    data = load_training_data(config, class_folder(config))
+    head = build_head(config, device)
+    for _ in train_head(config, head, bundle.generator, bundle.encoder, data.train.to(device)):
+        pass
+    nets = Networks(bundle.generator, bundle.critic, bundle.encoder, bundle.eager_generator,
+                    bundle.meta.network.latent, head)
+    scorer = Scorer(nets, bundle.meta.invert, device, config.batch_size, config.seed)
+    calibration = calibrate(scorer, data.validation, data.validation_ids, data.validation_defective,
+                            data.validation_defective_ids, config.far, modes=modes)
+    meta = replace(bundle.meta, calibration=calibration, segmenter=config.segmenter, default_mode=modes[0])
+    return Bundle(bundle.path, meta, bundle.generator, bundle.critic, bundle.encoder, head)
