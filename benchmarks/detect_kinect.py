@@ -53,7 +53,7 @@ def unbatched_seed_rate(detector: Detector, scans: list, count: int = 6) -> floa
     """The publication's form: one scan, one restart at a time, a fresh generator copy each."""
     generator = detector.bundle.eager_generator()
     device = next(generator.parameters()).device
-    x = detector.tensor(scans[:count]).to(device)
+    x = detector.tensor(scans[:count])[0].to(device)
     starts = torch.randn(count, 3, detector.bundle.meta.network.latent).to(device)
     started = time.perf_counter()
     invert_seed_unbatched(generator, x, detector.bundle.meta.invert, starts)
