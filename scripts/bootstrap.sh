@@ -24,7 +24,7 @@ if ! "$venv/bin/python" -c "import torch, torchvision" 2>/dev/null; then
   "$venv/bin/pip" install -q torch==2.14.1 torchvision==0.29.1 2>&1 | grep -v '^WARNING: Location' || true
 fi
 "$venv/bin/pip" install -q -e ".[dev]" 2>&1 | grep -v '^WARNING: Location' || true
-export PATH="$PWD/$venv/bin:$PATH"
+export PATH="$(cd "$venv" && pwd)/bin:$PATH"  # VENV may be relative or absolute
 
 case "$what" in
   test)

@@ -118,7 +118,7 @@ runner = CliRunner()
 def cli_train(tmp_path: Path, *extra: str):
     return runner.invoke(app, ["train", "--shape", "sphere", "--data", str(tmp_path / "data"),
                                "--out", str(tmp_path / "models"), "--steps", "2", "--encoder-steps", "1",
-                               "--width", "4", "--batch-size", "4", "--device", "cpu", *extra])
+                               "--width", "4", "--batch-size", "4", "--head-steps", "2", "--device", "cpu", *extra])
 
 
 def test_cli_bad_inputs(tmp_path: Path) -> None:
