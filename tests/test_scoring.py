@@ -9,7 +9,7 @@ import torch
 from anomaly_gan.bundle.meta import BundleMeta
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.detect.calibrate import fit_weights
-from anomaly_gan.detect.components import COMPONENTS, anomaly_map, components
+from anomaly_gan.detect.components import COMPONENTS, components, residual_maps
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.train.augment import diff_augment
 from tests.conftest import make_scan
@@ -17,10 +17,10 @@ from tests.conftest import make_scan
 
 def test_anomaly_map_is_zero_for_a_perfect_reconstruction_and_local_for_a_local_miss() -> None:
     x = torch.rand(1, 4, 16, 16) * 2 - 1
-    assert anomaly_map(x, x).abs().max() == 0
+    assert residual_maps(x, x).abs().max() == 0
     recon = x.clone()
     recon[0, :, 8, 8] += 1.0
-    amap = anomaly_map(x, recon)[0]
+    amap = residual_maps(x, recon)[0].mean(0)
     assert amap[8, 8] == amap.max() and amap[0:5, 0:5].abs().max() == 0  # 3x3 smoothing stays local
 
 

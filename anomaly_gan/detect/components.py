@@ -25,7 +25,6 @@ OBJECT_LEVEL = -0.9  # depth channel above this: measured depth (background and 
 COMPONENTS = ("colour", "depth", "feature", "critic", "peak", "search")
 HEAD = "head"
 HEAD_TOP = 16  # pixels: about a 4x4 defect in the 64x64 object frame
-MAPS = ("combined", "colour", "depth")
 
 
 def _smooth(maps: torch.Tensor) -> torch.Tensor:
@@ -39,11 +38,6 @@ def residual_maps(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
     """(B, 2, H, W): smoothed colour and depth residuals per pixel."""
     residual = (x - recon).abs()
     return _smooth(torch.stack([residual[:, :3].mean(1), residual[:, 3]], dim=1))
-
-
-def anomaly_map(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
-    """(B, H, W): colour and depth residual averaged, smoothed."""
-    return residual_maps(x, recon).mean(1)
 
 
 def components(x: torch.Tensor, recon: torch.Tensor, critic, search_loss: torch.Tensor,

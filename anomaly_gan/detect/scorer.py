@@ -35,7 +35,7 @@ class Networks:
 @dataclass
 class Scored:
     values: dict[str, np.ndarray]  # component -> (N,)
-    maps: np.ndarray  # (N, 3, S, S): combined, colour, depth (detect.components.MAPS)
+    maps: np.ndarray  # (N, 3, S, S): combined, colour, depth (detect.components)
     recon: np.ndarray  # (N, C, H, W) reconstructions in [-1, 1]
 
     @staticmethod
