@@ -165,6 +165,7 @@ def retrain_head(bundle: Bundle, config: TrainConfig, modes: tuple[str, ...] = (
     memory (nothing written): for leave-one-kind-out measurements."""
     device = resolve_device(config.device)
     bundle = bundle.to(device)
+    config = replace(config, framing=bundle.meta.framing)  # the head sees scans as the bundle frames them
     data = load_training_data(config, class_folder(config))
     head = build_head(config, device)
     for _ in train_head(config, head, bundle.generator, bundle.encoder, data.train.to(device)):
