@@ -6,12 +6,14 @@ never leaves a half-written image, record or checkpoint behind.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import cv2
 import numpy as np
@@ -25,16 +27,7 @@ class OutputExistsError(FileExistsError):
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _atomic_write(path, lambda f: f.write(data))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -54,16 +47,41 @@ def atomic_imwrite(path: Path, image: np.ndarray) -> None:
 
 
 def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
+
+
+def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write through a temporary sibling, then rename; a failure names `path`, not the sibling."""
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.chmod(tmp, 0o666 & ~_UMASK)
+            write(f)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno is not None:
+            raise OSError(e.errno, e.strerror, str(path)) from None
         raise
+
+
+def check_writable(folder: Path) -> None:
+    """Raise the OSError a write into `folder` would meet, before any work is done."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def describe_os_error(e: OSError) -> str:
+    """One line: the path and the reason, lower-case, as the rest of our messages."""
+    if e.errno == errno.ENOSPC:
+        reason = "no space left on the device (files written before this one are complete)"
+    else:
+        reason = (e.strerror or str(e)).lower()
+    return f"{e.filename}: {reason}" if e.filename else str(e)
 
 
 def prepare_output_dir(path: Path, force: bool) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from anomaly_gan.fsutil import OutputExistsError, prepare_output_dir
+from anomaly_gan.deps import MissingDependency
+from anomaly_gan.fsutil import OutputExistsError, check_writable, describe_os_error, prepare_output_dir
 
 app = typer.Typer(
     help="Find defects in RGB-D scans with a DCGAN trained on good parts only.\n\n"
@@ -43,11 +45,34 @@ def run_folder(root: Path) -> Path:
 
 
 def output_dir(path: Path, force: bool) -> Path:
-    """Create the output folder; an existing non-empty one only with --force."""
+    """Create the output folder (an existing non-empty one only with --force) and check that it can
+    be written, before any scan is scored."""
     try:
-        return prepare_output_dir(path, force)
+        folder = prepare_output_dir(path, force)
+        check_writable(folder)
+        return folder
     except OutputExistsError as e:
         raise fail(str(e)) from None
+
+
+def command(**settings):
+    """@app.command() that also turns the failures any verb can meet into one line and an exit code:
+    a filesystem error (read-only, disk full, a file where a folder should be) or a missing system
+    library -> exit 2; Ctrl-C or SIGTERM -> exit 130."""
+    def register(verb):
+        @functools.wraps(verb)
+        def guarded(*args, **kwargs):
+            try:
+                return verb(*args, **kwargs)
+            except OSError as e:
+                raise fail(describe_os_error(e)) from None
+            except MissingDependency as e:
+                raise fail(str(e)) from None
+            except KeyboardInterrupt:
+                errors.print("[yellow]interrupted[/]")
+                raise typer.Exit(130) from None
+        return app.command(**settings)(guarded)
+    return register
 
 
 def warn(message: str) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from anomaly_gan.cli.app import app, console, fail, output_dir, progress_bar, warn
+from anomaly_gan.cli.app import command, console, fail, output_dir, progress_bar, warn
 from anomaly_gan.data.camera import Intrinsics
 from anomaly_gan.data.info import summarise
 from anomaly_gan.data.layouts import find_scans, iter_scans
@@ -18,6 +18,7 @@ from anomaly_gan.data.scan import ScanError
 from anomaly_gan.data.synth import SHAPES
 from anomaly_gan.data.synth_sets import inject_into, synthesise
 from anomaly_gan.data.writers import write_scan
+from anomaly_gan.deps import open3d
 
 
 def _intrinsics(text: str | None) -> Intrinsics | None:
@@ -27,7 +28,7 @@ def _intrinsics(text: str | None) -> Intrinsics | None:
         raise fail(f"--intrinsics: {e}") from None
 
 
-@app.command()
+@command()
 def synth(
     out: Annotated[Path, typer.Argument(help="Folder to write; becomes a class root (OUT/<shape>/...).")],
     shape: Annotated[list[str], typer.Option(help=f"Shape(s) to render: {', '.join(SHAPES)}.")] = ["sphere"],  # noqa: B006
@@ -69,7 +70,7 @@ def synth(
     console.print(f"wrote {written} scans to {out} in {elapsed:.1f} s ({written / elapsed:.0f} scans/s)")
 
 
-@app.command()
+@command()
 def preprocess(
     raw: Annotated[Path, typer.Argument(help="Full-frame captures: colour + 16-bit depth (mm), any layout.")],
     out: Annotated[Path, typer.Argument(help="Where to write 64x64 object scans (seed layout).")],
@@ -83,6 +84,7 @@ def preprocess(
 ) -> None:
     """Cut depth range, remove the supporting plane, isolate the object, crop and resize."""
     config = PreprocessConfig(near, far, margin=margin, size=size, intrinsics=_intrinsics(intrinsics))
+    open3d()  # plane removal needs it; a missing libusb is one line, before any work
     try:
         refs = find_scans(raw).refs
     except ScanError as e:
@@ -105,7 +107,7 @@ def preprocess(
         raise typer.Exit(2)
 
 
-@app.command()
+@command()
 def info(
     path: Annotated[Path, typer.Argument(help="A class root, a class folder or a file.")],
     all_problems: Annotated[bool, typer.Option("--all", help="List every problem.")] = False,

@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from anomaly_gan.bundle.meta import DEFAULT_MODE, MODES
 from anomaly_gan.bundle.store import BundleError, load_bundle
-from anomaly_gan.cli.app import app, console, errors, fail, output_dir, progress_bar, run_folder, warn
+from anomaly_gan.cli.app import command, console, errors, fail, output_dir, progress_bar, run_folder, warn
 from anomaly_gan.data.layouts import find_scans
 from anomaly_gan.data.scan import ScanError
 from anomaly_gan.detect.detector import DetectOptions, Detector
@@ -21,7 +22,7 @@ from anomaly_gan.detect.pipeline import detect as run_detect
 from anomaly_gan.detect.pipeline import models_used
 from anomaly_gan.device import resolve_device
 from anomaly_gan.report.html import render_report
-from anomaly_gan.report.records import Results
+from anomaly_gan.report.records import Results, write_results
 
 MODELS = Path("models")
 
@@ -36,6 +37,23 @@ def bundle_paths(model: Path | None, models: Path | None) -> list[Path]:
         raise fail(f"no trained model bundle in {root}/; train one first, e.g. "
                    "`anomaly-gan train --shape sphere --wgan`, or pass --model")
     return found
+
+
+def load_detectors(paths: list[Path], options: DetectOptions, device: torch.device,
+                   skip_broken: bool) -> list[Detector]:
+    """One detector per bundle. Bundles found under --models that cannot be used are skipped with a
+    warning (one broken folder must not stop a plant's inspection); a --model given by name is not."""
+    detectors = []
+    for path in paths:
+        try:
+            detectors.append(Detector(load_bundle(path, device), options, device))
+        except BundleError as e:
+            if not skip_broken:
+                raise
+            warn(f"{e}; scoring with the other bundles")
+    if not detectors:
+        raise BundleError(f"{paths[0].parent}: none of its {len(paths)} bundles can be used")
+    return detectors
 
 
 def summary_table(results: Results, folder: Path, detectors: list[Detector], out: Console) -> None:
@@ -53,7 +71,7 @@ def summary_table(results: Results, folder: Path, detectors: list[Detector], out
     out.print(f"results: {folder / 'results.csv'}, {folder / 'results.json'}; panels in {folder / 'maps'}")
 
 
-@app.command()
+@command()
 def detect(
     paths: Annotated[list[Path], typer.Argument(help="Folders (any layout) or single scan files.")],
     model: Annotated[Path | None, typer.Option(help="A bundle folder, e.g. models/sphere-wgan-gp.")] = None,
@@ -78,9 +96,8 @@ def detect(
         raise fail("give --threshold or --far, not both")
     try:
         torch_device = resolve_device(device)
-        options = DetectOptions(mode, batch_size, threshold, far)
-        detectors = [Detector(load_bundle(p, torch_device), options, torch_device)
-                     for p in bundle_paths(model, models)]
+        detectors = load_detectors(bundle_paths(model, models), DetectOptions(mode, batch_size, threshold, far),
+                                   torch_device, skip_broken=model is None)
     except (BundleError, ValueError) as e:
         raise fail(str(e)) from None
     refs, problems = [], []
@@ -103,7 +120,12 @@ def detect(
         with progress_bar(f"detect ({results.mode})", len(refs)) as advance:
             run_detect(refs, detectors, folder, save_maps, results, advance)
     except KeyboardInterrupt:
-        report_console.print(f"[yellow]interrupted: {len(results.records)} scans scored, results kept in {folder}")
+        results.partial = True
+        write_results(folder, results)
+        render_report(folder)
+        kept = (f"the {len(results.records)} scans scored before it are in {folder}" if results.records
+                else f"no batch had finished, so no scan was scored; {folder} holds an empty result")
+        report_console.print(f"[yellow]interrupted:[/] {kept} (results and report marked partial)")
         raise typer.Exit(130) from None
     for line in results.unreadable:
         warn(line)

@@ -10,14 +10,16 @@ from rich.table import Table
 
 from anomaly_gan.bundle.meta import DEFAULT_MODE, MODES
 from anomaly_gan.bundle.store import BundleError, load_bundle
-from anomaly_gan.cli.app import app, console, fail, output_dir, progress_bar, run_folder, warn
+from anomaly_gan.cli.app import command, console, fail, output_dir, progress_bar, run_folder, warn
 from anomaly_gan.data.scan import ScanError
+from anomaly_gan.deps import open3d
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.detect.evaluate import evaluate as run_evaluate
 from anomaly_gan.detect.evaluate import labelled_refs
 from anomaly_gan.device import resolve_device
 from anomaly_gan.report.html import render_report
 
+CLOUD_SUFFIXES = (".ply", ".pcd")
 MODE_HELP = f"{' | '.join(MODES)}; default: the bundle's ({DEFAULT_MODE})."
 
 
@@ -29,7 +31,7 @@ def _detector(model: Path, mode: str | None, device: str, far: float | None = No
         raise fail(str(e)) from None
 
 
-@app.command()
+@command()
 def evaluate(
     model: Annotated[Path, typer.Option(help="The bundle to evaluate.")],
     root: Annotated[Path | None, typer.Argument(help="MVTec-style root (test/good, test/<defect>, gt/) "
@@ -77,7 +79,7 @@ def evaluate(
         raise typer.Exit(2)
 
 
-@app.command()
+@command()
 def report(results: Annotated[Path, typer.Argument(help="A detect or evaluate output folder.")]) -> None:
     """Re-render report.html from a results folder's results.json (and metrics.json)."""
     if not (results / "results.json").is_file():
@@ -85,7 +87,7 @@ def report(results: Annotated[Path, typer.Argument(help="A detect or evaluate ou
     console.print(f"report: {render_report(results)}")
 
 
-@app.command()
+@command()
 def view(
     scan: Annotated[Path, typer.Argument(help="One scan: its colour file, .npz/.npy or .ply/.pcd.")],
     out: Annotated[Path, typer.Option(help="Point cloud to write (.ply or .pcd).")],
@@ -95,11 +97,15 @@ def view(
     force: Annotated[bool, typer.Option(help="Overwrite OUT.")] = False,
 ) -> None:
     """Write a coloured 3-D point cloud of a scan, coloured by its anomaly map with --model."""
+    if out.suffix.lower() not in CLOUD_SUFFIXES:
+        raise fail(f"{out}: point clouds are written as {' or '.join(CLOUD_SUFFIXES)}, "
+                   f"not {out.suffix or 'a file without extension'}")
+    if out.exists() and not force:
+        raise fail(f"{out}: already exists (use --force)")
+    open3d()  # a missing libusb is one line, before any work
     from anomaly_gan.data.layouts import find_scans, load_scan
     from anomaly_gan.report.view import scan_cloud, write_cloud
 
-    if out.exists() and not force:
-        raise fail(f"{out}: already exists (use --force)")
     try:
         refs = find_scans(scan).refs
         if len(refs) != 1:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from anomaly_gan.cli.app import app, console, fail, progress_display, warn
+from anomaly_gan.cli.app import command, console, fail, progress_display, warn
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import TrainingError
 from anomaly_gan.train.objectives import OBJECTIVES
@@ -41,7 +41,7 @@ class _Progress:
         self.progress.update(self.tasks[phase], advance=1, status=status)
 
 
-@app.command()
+@command()
 def train(
     shape: Annotated[str, typer.Option(help="Class name (sphere, cylinder, rectangle or your own).")],
     data: Annotated[Path | None, typer.Option(help="Class root (ROOT/<shape>/...) or class folder, any "

@@ -10,6 +10,7 @@ import numpy as np
 
 from anomaly_gan.data.camera import Intrinsics, fit_intrinsics, project_points
 from anomaly_gan.data.scan import ScanError
+from anomaly_gan.deps import MissingDependency, open3d
 
 # We report bad files ourselves; libjpeg/libpng chatter on stderr would only confuse users.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
@@ -98,8 +99,10 @@ def read_cloud(
     path: Path, intrinsics: Intrinsics | None, size: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
     """Project a .ply/.pcd cloud (camera frame, metres) to (rgb uint8, depth mm)."""
-    import open3d as o3d
-
+    try:
+        o3d = open3d()
+    except MissingDependency as e:
+        raise ScanError(f"{path}: cannot read point clouds: {e}") from None
     _read_bytes(path)
     cloud = o3d.io.read_point_cloud(str(path))
     points = np.asarray(cloud.points)

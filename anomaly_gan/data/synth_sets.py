@@ -18,6 +18,7 @@ from anomaly_gan.data.layouts import ScanRef, load_scan
 from anomaly_gan.data.scan import Scan, ScanError
 from anomaly_gan.data.synth import render_scan, scan_rng
 from anomaly_gan.data.writers import write_scan
+from anomaly_gan.deps import open3d
 
 
 def _destination(out: Path, scan: Scan, tree: bool) -> Path:
@@ -43,6 +44,7 @@ def synthesise(out: Path, shape: str, count: int, seed: int = 0, defect_rate: fl
     With defect_rate 0 `out` holds one seed-layout folder; otherwise an MVTec-style test tree
     (`test/good`, `test/<defect>` with `gt/` masks).
     """
+    open3d()  # here, not in a worker, so that a missing libusb is one line
     job = partial(_render_one, out=out, shape=shape, seed=seed, rate=defect_rate)
     workers = workers or min(2, multiprocessing.cpu_count())
     if workers == 1 or count < 16:

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 
 from anomaly_gan.fsutil import atomic_write_text
-from anomaly_gan.report.records import read_results
+from anomaly_gan.report.records import Results, read_results
 
 FIGURES = (("roc.png", "ROC"), ("pr.png", "Precision-recall"), ("histogram.png", "Score distributions"),
            ("threshold_sweep.png", "Trade-off against threshold"))
@@ -85,6 +85,11 @@ def _metrics_section(metrics: dict, folder: Path) -> str:
     return f'<h2>Evaluation</h2><table class="metrics">{table}</table><div class="figs">{figures}</div>'
 
 
+def _partial_banner(results: Results) -> str:
+    return (f"<p class='bad'>Partial run: interrupted after {len(results.records)} scans. The scans below "
+            "are complete; scans not listed were not scored.</p>")
+
+
 def render_report(folder: Path) -> Path:
     results = read_results(folder)
     metrics_path = folder / "metrics.json"
@@ -115,6 +120,7 @@ def render_report(folder: Path) -> Path:
 <script>{SCRIPT}</script></head><body>
 <h1>anomaly-gan {"evaluation" if labelled else "batch inspection"} report</h1>
 <table class="meta">{models}<tr><td>written</td><td>{stamp}</td></tr></table>
+{_partial_banner(results) if results.partial else ""}
 <div class="cards">{"".join(f"<div class='card'><b>{_fmt(v)}</b><span>{k}</span></div>" for k, v in cards)}</div>
 {_metrics_section(metrics, folder) if labelled else ""}
 <h2>Scans, most anomalous first</h2>

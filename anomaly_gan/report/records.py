@@ -70,6 +70,7 @@ class Results:
     mode: str
     records: list[Record] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    partial: bool = False  # interrupted: the records are the scans scored before the stop
 
     @property
     def anomalous(self) -> int:
@@ -78,7 +79,7 @@ class Results:
     def to_dict(self) -> dict:
         return {"models": [m.to_dict() for m in self.models], "mode": self.mode, "scans": len(self.records),
                 "anomalous": self.anomalous, "unreadable": self.unreadable,
-                "records": [r.to_dict() for r in self.records]}
+                "partial": self.partial, "records": [r.to_dict() for r in self.records]}
 
 
 def write_results(folder: Path, results: Results) -> None:
@@ -96,4 +97,5 @@ def read_results(folder: Path) -> Results:
     d = json.loads((folder / "results.json").read_text(encoding="utf-8"))
     models = [ModelUsed(m["model"], m["class"], m["objective"], m["threshold"], m["threshold_origin"])
               for m in d["models"]]
-    return Results(models, d["mode"], [Record.from_dict(r) for r in d["records"]], d["unreadable"])
+    return Results(models, d["mode"], [Record.from_dict(r) for r in d["records"]], d["unreadable"],
+                   d.get("partial", False))

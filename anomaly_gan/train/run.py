@@ -24,6 +24,8 @@ from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import TrainingData, TrainingError, class_folder, load_training_data
 from anomaly_gan.train.head import build_head, train_head
 from anomaly_gan.train.monitor import TrainLog, save_gif, save_interpolation, save_plots, save_samples
+from anomaly_gan.train.objectives import Objective
+from anomaly_gan.train.stopping import StopNow, stop_at_step_boundary
 from anomaly_gan.train.trainer import (
     CHECKPOINT,
     TrainState,
@@ -96,45 +98,68 @@ def train(config: TrainConfig, report: Report, resume: bool = False, force: bool
     state.extra["config"] = config.to_dict()
     log = TrainLog(folder, {"gan": state.step, "encoder": state.encoder_step} if resume else None)
     train_x = data.train.to(device)
+    _train_networks(config, objective, state, train_x, log, report)
+    save_checkpoint(folder, state)
     try:
-        for row in train_gan(config, objective, state, train_x):
-            log.write("gan", row)
-            report("gan", config.total_steps, row)
-            if state.step % config.sample_every == 0 or state.step == config.total_steps:
-                save_samples(folder, state.final_generator, state.fixed_z, state.step)
-            if state.step % config.checkpoint_every == 0:
-                save_checkpoint(folder, state)
-        for row in train_encoder(config, state, train_x):
-            log.write("encoder", row)
-            report("encoder", config.encoder_steps, row)
-            if state.encoder_step % config.checkpoint_every == 0:
-                save_checkpoint(folder, state)
+        head, head_seconds = None, 0.0
+        if config.head:
+            head = build_head(config, device)
+            for row in train_head(config, head, state.final_generator, state.encoder, train_x):
+                log.write("head", row)
+                report("head", config.head_steps, row)
+                head_seconds += row["seconds"]
+        log.close()
+        started = time.perf_counter()
+        calibration = _calibrate(config, state, head, data, device, report)
+        calibration_seconds = time.perf_counter() - started
+        save_plots(folder, log.rows())
+        save_gif(folder)
+        save_interpolation(folder, state.final_generator, state.fixed_z)
+        networks = {"generator": state.final_generator, "critic": state.critic, "encoder": state.encoder}
+        export_networks(folder, networks | ({"segmenter": head} if head is not None else {}), net)
+        seconds = Seconds(head_seconds, calibration_seconds)
+        write_meta(folder, _meta(config, net, data, state, calibration, seconds, device))
+    except KeyboardInterrupt:
+        log.close()
+        raise TrainingInterrupted(f"interrupted after the GAN and encoder finished (head, calibration or "
+                                  f"export); they are saved in {folder / CHECKPOINT}") from None
+    (folder / CHECKPOINT).unlink()
+    return load_bundle(folder)
+
+
+def _train_networks(config: TrainConfig, objective: Objective, state: TrainState, train_x: torch.Tensor, log: TrainLog,
+                    report: Report) -> None:
+    """GAN then encoder from wherever `state` stands, checkpointing as it goes. Ctrl-C/SIGTERM stop
+    at the next step boundary with a checkpoint; a second one stops at once, without saving."""
+    folder = log.path.parent
+    try:
+        with stop_at_step_boundary() as check:
+            for row in train_gan(config, objective, state, train_x):
+                log.write("gan", row)
+                report("gan", config.total_steps, row)
+                if state.step % config.sample_every == 0 or state.step == config.total_steps:
+                    save_samples(folder, state.final_generator, state.fixed_z, state.step)
+                if state.step % config.checkpoint_every == 0:
+                    save_checkpoint(folder, state)
+                check()
+            for row in train_encoder(config, state, train_x):
+                log.write("encoder", row)
+                report("encoder", config.encoder_steps, row)
+                if state.encoder_step % config.checkpoint_every == 0:
+                    save_checkpoint(folder, state)
+                check()
+    except StopNow:
+        log.close()
+        if not (folder / CHECKPOINT).exists():
+            raise TrainingError("stopped at once, before the first checkpoint; start again with --force "
+                                "(or --out elsewhere)") from None
+        raise TrainingInterrupted(f"stopped at once, mid-step; {folder / CHECKPOINT} holds the last periodic "
+                                  "checkpoint") from None
     except KeyboardInterrupt:
         save_checkpoint(folder, state)
         log.close()
         raise TrainingInterrupted(f"interrupted at GAN step {state.step}, encoder step "
                                   f"{state.encoder_step}; checkpoint saved in {folder}") from None
-    save_checkpoint(folder, state)
-    head, head_seconds = None, 0.0
-    if config.head:
-        head = build_head(config, device)
-        for row in train_head(config, head, state.final_generator, state.encoder, train_x):
-            log.write("head", row)
-            report("head", config.head_steps, row)
-            head_seconds += row["seconds"]
-    log.close()
-    started = time.perf_counter()
-    calibration = _calibrate(config, state, head, data, device, report)
-    calibration_seconds = time.perf_counter() - started
-    save_plots(folder, log.rows())
-    save_gif(folder)
-    save_interpolation(folder, state.final_generator, state.fixed_z)
-    networks = {"generator": state.final_generator, "critic": state.critic, "encoder": state.encoder}
-    export_networks(folder, networks | ({"segmenter": head} if head is not None else {}), net)
-    seconds = Seconds(head_seconds, calibration_seconds)
-    write_meta(folder, _meta(config, net, data, state, calibration, seconds, device))
-    (folder / CHECKPOINT).unlink()
-    return load_bundle(folder)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import copy
 import io
+import pickle
+import re
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +26,8 @@ from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.objectives import CriticFn, Objective
 
 CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_KEYS = ("models", "ema", "optimisers", "fixed_z", "step", "encoder_step", "seconds", "extra", "rng",
+                   "cuda_rng")
 LAYOUT = torch.channels_last  # networks and batches: 1.3-1.4x faster convolutions on the CPU
 
 
@@ -74,20 +79,44 @@ def save_checkpoint(folder: Path, state: TrainState) -> None:
     atomic_write_bytes(folder / CHECKPOINT, buffer.getvalue())
 
 
+class CheckpointError(ValueError):
+    """A checkpoint.pt this tool cannot (or must not) resume from; the message names the file."""
+
+
 def load_checkpoint(folder: Path, state: TrainState) -> None:
-    payload = torch.load(folder / CHECKPOINT, map_location=state.fixed_z.device, weights_only=False)
-    for key, value in payload["models"].items():
-        getattr(state, key).load_state_dict(value)
-    if state.ema is not None and payload["ema"] is not None:
-        state.ema.load_state_dict(payload["ema"])
-    for key, value in payload["optimisers"].items():
-        getattr(state, key).load_state_dict(value)
-    state.fixed_z = payload["fixed_z"]
-    state.step, state.encoder_step = payload["step"], payload["encoder_step"]
-    state.seconds, state.extra = payload["seconds"], payload["extra"]
-    torch.set_rng_state(payload["rng"])
-    if payload["cuda_rng"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(payload["cuda_rng"])
+    """Restore `state`. weights_only=True: the file may only hold tensors and plain values, so a
+    checkpoint replaced by a crafted pickle is refused instead of running its code."""
+    path = folder / CHECKPOINT
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols of foreign files
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=state.fixed_z.device, weights_only=True)
+    except pickle.UnpicklingError as e:
+        call = re.search(r"GLOBAL (\S+)", str(e))
+        reason = f"it would call {call.group(1)}" if call else "not a checkpoint file"
+        raise CheckpointError(f"{path}: refused ({reason}); a checkpoint may hold only tensors and plain "
+                              "values") from None
+    except (RuntimeError, EOFError, ValueError) as e:
+        raise CheckpointError(f"{path}: unreadable checkpoint ({str(e).splitlines()[0][:160]})") from None
+    missing = [key for key in CHECKPOINT_KEYS if not isinstance(payload, dict) or key not in payload]
+    if missing:
+        raise CheckpointError(f"{path}: incomplete checkpoint (no {', '.join(map(repr, missing))})")
+    try:
+        for key, value in payload["models"].items():
+            getattr(state, key).load_state_dict(value)
+        if state.ema is not None and payload["ema"] is not None:
+            state.ema.load_state_dict(payload["ema"])
+        for key, value in payload["optimisers"].items():
+            getattr(state, key).load_state_dict(value)
+        state.fixed_z = payload["fixed_z"]
+        state.step, state.encoder_step = payload["step"], payload["encoder_step"]
+        state.seconds, state.extra = payload["seconds"], payload["extra"]
+        torch.set_rng_state(payload["rng"])
+        if payload["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(payload["cuda_rng"])
+    except (KeyError, AttributeError, TypeError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: does not fit this run's networks; was it written with other network "
+                              f"settings? ({str(e).splitlines()[0][:120]})") from None
 
 
 def _autocast(device: torch.device):

@@ -1,0 +1,42 @@
+"""Ctrl-C and SIGTERM during training stop at a step boundary, so a checkpoint never holds a
+half-updated step and `--resume` continues exactly as the uninterrupted run would have."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopNow(KeyboardInterrupt):
+    """A second Ctrl-C/SIGTERM while a stop was pending: stop at once, without saving."""
+
+
+@contextmanager
+def stop_at_step_boundary() -> Iterator[Callable[[], None]]:
+    """Within the block the first signal is only noted; call the yielded `check()` between steps
+    and it raises KeyboardInterrupt there. A second signal raises StopNow mid-step. Outside the
+    main thread (signals cannot be caught there) `check()` does nothing."""
+    pending: list[int] = []
+
+    def note(signum: int, frame) -> None:
+        if pending:
+            raise StopNow(signal.Signals(signum).name)
+        pending.append(signum)
+
+    def check() -> None:
+        if pending:
+            raise KeyboardInterrupt(signal.Signals(pending[0]).name)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield check
+        return
+    previous = {s: signal.signal(s, note) for s in SIGNALS}
+    try:
+        yield check
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
