@@ -398,3 +398,12 @@ def test_interrupt_during_calibration_says_resume_continues(tmp_path: Path) -> N
     with pytest.raises(TrainingInterrupted, match="saved in .*checkpoint.pt"):
         train(config, stop_in_calibration)
     assert train(config, lambda *a: None, resume=True).path == config.bundle_dir
+
+
+@pytest.mark.parametrize("name, content", [("results.json", b'{"models": 3}'), ("results.json", b"\x80\x04junk"),
+                                           ("metrics.json", b"{not json")])
+def test_report_from_a_damaged_results_folder(tiny_bundle: Path, tmp_path: Path, name: str, content: bytes) -> None:
+    assert detect(str(good_folder(tmp_path / "scans")), "--model", str(tiny_bundle), "--out",
+                  str(tmp_path / "o")).exit_code == 0
+    (tmp_path / "o" / name).write_bytes(content)
+    assert_one_line_failure(runner.invoke(app, ["report", str(tmp_path / "o")]), 2, name, "not a")

@@ -18,6 +18,7 @@ from anomaly_gan.detect.evaluate import evaluate as run_evaluate
 from anomaly_gan.detect.evaluate import labelled_refs
 from anomaly_gan.device import resolve_device
 from anomaly_gan.report.html import render_report
+from anomaly_gan.report.records import ResultsError
 
 CLOUD_SUFFIXES = (".ply", ".pcd")
 MODE_HELP = f"{' | '.join(MODES)}; default: the bundle's ({DEFAULT_MODE})."
@@ -84,7 +85,10 @@ def report(results: Annotated[Path, typer.Argument(help="A detect or evaluate ou
     """Re-render report.html from a results folder's results.json (and metrics.json)."""
     if not (results / "results.json").is_file():
         raise fail(f"{results}: no results.json (run detect or evaluate first)")
-    console.print(f"report: {render_report(results)}")
+    try:
+        console.print(f"report: {render_report(results)}")
+    except ResultsError as e:
+        raise fail(str(e)) from None
 
 
 @command()

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 
 from anomaly_gan.fsutil import atomic_write_text
-from anomaly_gan.report.records import Results, read_results
+from anomaly_gan.report.records import Results, ResultsError, read_results
 
 FIGURES = (("roc.png", "ROC"), ("pr.png", "Precision-recall"), ("histogram.png", "Score distributions"),
            ("threshold_sweep.png", "Trade-off against threshold"))
@@ -93,7 +93,12 @@ def _partial_banner(results: Results) -> str:
 def render_report(folder: Path) -> Path:
     results = read_results(folder)
     metrics_path = folder / "metrics.json"
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else None
+    try:
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else None
+        evaluation = _metrics_section(metrics, folder) if metrics is not None else ""
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+        raise ResultsError(f"{metrics_path}: not a metrics file anomaly-gan wrote ({type(e).__name__}: {e})"
+                           ) from None
     records = sorted(results.records, key=lambda r: r.score, reverse=True)
     models = "".join(
         f"<tr><td>model</td><td>{html.escape(m.model)} ({html.escape(m.objective)})</td></tr>"
@@ -122,7 +127,7 @@ def render_report(folder: Path) -> Path:
 <table class="meta">{models}<tr><td>written</td><td>{stamp}</td></tr></table>
 {_partial_banner(results) if results.partial else ""}
 <div class="cards">{"".join(f"<div class='card'><b>{_fmt(v)}</b><span>{k}</span></div>" for k, v in cards)}</div>
-{_metrics_section(metrics, folder) if labelled else ""}
+{evaluation}
 <h2>Scans, most anomalous first</h2>
 <p class="legend">Each picture, cropped to the object: colour | depth | reconstructed colour | reconstructed depth |
 colour map | depth map | combined map, each map over the colour image (brighter = more anomalous).

@@ -93,9 +93,17 @@ def write_results(folder: Path, results: Results) -> None:
     atomic_write_text(folder / "results.csv", buffer.getvalue())
 
 
+class ResultsError(ValueError):
+    """A results.json that is not one detect or evaluate wrote; the message names it."""
+
+
 def read_results(folder: Path) -> Results:
-    d = json.loads((folder / "results.json").read_text(encoding="utf-8"))
-    models = [ModelUsed(m["model"], m["class"], m["objective"], m["threshold"], m["threshold_origin"])
-              for m in d["models"]]
-    return Results(models, d["mode"], [Record.from_dict(r) for r in d["records"]], d["unreadable"],
-                   d.get("partial", False))
+    path = folder / "results.json"
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        models = [ModelUsed(m["model"], m["class"], m["objective"], m["threshold"], m["threshold_origin"])
+                  for m in d["models"]]
+        return Results(models, d["mode"], [Record.from_dict(r) for r in d["records"]], d["unreadable"],
+                       d.get("partial", False))
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+        raise ResultsError(f"{path}: not a results file anomaly-gan wrote ({type(e).__name__}: {e})") from None
