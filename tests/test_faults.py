@@ -366,13 +366,13 @@ from pathlib import Path
 from tests.conftest import tiny_config
 from anomaly_gan.train.run import train
 tmp = Path(sys.argv[1])
-train(tiny_config(tmp, out=tmp / "b", steps=400, checkpoint_every=5), lambda *a: None)
+train(tiny_config(tmp, out=tmp / "b", steps=150, checkpoint_every=5), lambda *a: None)
 """
 
 
 def test_kill_9_mid_run_then_resume_to_the_end(tmp_path: Path) -> None:
     write_class(tmp_path / "data")
-    config = tiny_config(tmp_path, out=tmp_path / "b", steps=400, checkpoint_every=5)
+    config = tiny_config(tmp_path, out=tmp_path / "b", steps=150, checkpoint_every=5)
     child = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(tmp_path)],
                              cwd=Path(__file__).resolve().parents[1])
     checkpoint, deadline = config.bundle_dir / "checkpoint.pt", time.monotonic() + 120
@@ -382,7 +382,7 @@ def test_kill_9_mid_run_then_resume_to_the_end(tmp_path: Path) -> None:
     child.wait()
     assert checkpoint.exists() and not (config.bundle_dir / "model.json").exists(), "killed too late"
     resumed = train(config, lambda *a: None, resume=True).path
-    straight = train(tiny_config(tmp_path, out=tmp_path / "a", steps=400, checkpoint_every=5),
+    straight = train(tiny_config(tmp_path, out=tmp_path / "a", steps=150, checkpoint_every=5),
                      lambda *a: None).path
     assert_same_bundle(straight, resumed)
 
