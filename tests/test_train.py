@@ -37,6 +37,17 @@ def test_bundle_is_complete_and_self_describing(tiny_bundle: Path) -> None:
     assert {"d_loss", "g_loss", "d_x", "d_g_z", "acc_real", "acc_fake", "lr_g", "seconds"} <= set(gan[0])
 
 
+def test_every_stage_is_timed_and_counted(tiny_bundle: Path) -> None:
+    training = load_bundle(tiny_bundle).meta.training
+    assert list(training.stages) == ["data", "gan", "encoder", "head", "calibration", "export"]
+    assert all(seconds > 0 for seconds in training.stages.values())
+    assert training.minutes == pytest.approx(sum(training.stages.values()) / 60)
+    assert training.stages["gan"] >= sum(r["seconds"] for r in map(json.loads, (
+        tiny_bundle / "train_log.jsonl").read_text().splitlines()) if r["phase"] == "gan")
+    assert len(training.train_ids) == training.train_scans and not set(training.train_ids) & set(
+        training.validation_ids)
+
+
 def test_torchscript_loads_without_the_project(tiny_bundle: Path) -> None:
     code = (
         "import sys, torch\n"

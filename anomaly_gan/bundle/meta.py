@@ -62,10 +62,14 @@ class TrainingSummary:
     config: dict  # the training config as recorded (train.config.TrainConfig.to_dict())
     finished: str
     head_seconds: float = 0.0  # the segmentation head (format 2)
+    train_ids: list[str] = field(default_factory=list)  # so evaluate can warn about optimistic figures
+    stages: dict[str, float] = field(default_factory=dict)  # wall seconds: data, gan, encoder, head, ...
 
     @property
     def minutes(self) -> float:
-        """GAN, encoder, head and calibration together."""
+        """Every stage's wall time together (older bundles: GAN, encoder, head and calibration)."""
+        if self.stages:
+            return sum(self.stages.values()) / 60
         return (self.seconds + self.head_seconds + self.calibration_seconds) / 60
 
 

@@ -77,8 +77,9 @@ def train(
         console.print(f"[yellow]{e}[/]; continue with the same command and --resume")
         raise typer.Exit(130) from None
     meta, t = bundle.meta, bundle.meta.training
+    stages = ", ".join(f"{name} {seconds / 60:.1f}" for name, seconds in t.stages.items())
     console.print(f"bundle written to [bold]{bundle.path}[/] ({t.train_scans} training scans, "
-                  f"{t.validation_scans} held out, {t.minutes:.1f} min on {t.device})")
+                  f"{t.validation_scans} held out, {t.minutes:.1f} min on {t.device}: {stages})")
     default = meta.calibration[meta.default_mode]
     console.print(f"threshold ({meta.default_mode} mode): {default.threshold:.3f} for a {default.far:.0%} "
                   f"false-alarm rate on held-out good scans; plots and samples in {bundle.path}")

@@ -37,6 +37,7 @@ class TrainingData:
     validation_ids: list[str]
     validation_defective_ids: list[str]
     skipped: list[str]
+    train_ids: list[str]
 
 
 def class_folder(config: TrainConfig, on_synth: Callable[[int], None] | None = None) -> Path:
@@ -104,7 +105,8 @@ def load_training_data(config: TrainConfig, folder: Path) -> TrainingData:
     train, validation = stack([scans[i] for i in train_idx]), stack(held_out)
     defective, defective_ids = simulated_copies(validation, [s.id for s in held_out], config)
     return TrainingData(folder, sorted(found.layouts), scale, torch.from_numpy(train), torch.from_numpy(validation),
-                        torch.from_numpy(defective), [s.id for s in held_out], defective_ids, skipped)
+                        torch.from_numpy(defective), [s.id for s in held_out], defective_ids, skipped,
+                        [scans[i].id for i in train_idx])
 
 
 def simulated_copies(arrays: np.ndarray, ids: list[str], config: TrainConfig, copies: int = 2

@@ -87,6 +87,7 @@ def train(config: TrainConfig, report: Report, resume: bool = False, force: bool
         raise TrainingError(str(e)) from None
     device = resolve_device(config.device)
     folder = prepare_bundle_dir(config, resume, force)
+    clock = StageClock()
     data = load_training_data(config, class_folder(config, lambda n: report("synth", config.synth_count, {})))
     for line in data.skipped:
         report("skipped", 0, {"message": line})
@@ -96,29 +97,32 @@ def train(config: TrainConfig, report: Report, resume: bool = False, force: bool
         load_checkpoint(folder, state)
         _check_resumable(config, state)
     state.extra["config"] = config.to_dict()
+    state.extra.setdefault("stages", {"gan": 0.0, "encoder": 0.0})
+    clock.lap("data")
     log = TrainLog(folder, {"gan": state.step, "encoder": state.encoder_step} if resume else None)
     train_x = data.train.to(device)
     _train_networks(config, objective, state, train_x, log, report)
     save_checkpoint(folder, state)
+    clock.laps.update(state.extra["stages"])
+    clock.lap(None)
     try:
-        head, head_seconds = None, 0.0
+        head = None
         if config.head:
             head = build_head(config, device)
             for row in train_head(config, head, state.final_generator, state.encoder, train_x):
                 log.write("head", row)
                 report("head", config.head_steps, row)
-                head_seconds += row["seconds"]
+            clock.lap("head")
         log.close()
-        started = time.perf_counter()
         calibration = _calibrate(config, state, head, data, device, report)
-        calibration_seconds = time.perf_counter() - started
+        clock.lap("calibration")
         save_plots(folder, log.rows())
         save_gif(folder)
         save_interpolation(folder, state.final_generator, state.fixed_z)
         networks = {"generator": state.final_generator, "critic": state.critic, "encoder": state.encoder}
         export_networks(folder, networks | ({"segmenter": head} if head is not None else {}), net)
-        seconds = Seconds(head_seconds, calibration_seconds)
-        write_meta(folder, _meta(config, net, data, state, calibration, seconds, device))
+        clock.lap("export")
+        write_meta(folder, _meta(config, net, data, state, calibration, clock.laps, device))
     except KeyboardInterrupt:
         log.close()
         raise TrainingInterrupted(f"interrupted after the GAN and encoder finished (head, calibration or "
@@ -131,12 +135,20 @@ def _train_networks(config: TrainConfig, objective: Objective, state: TrainState
                     report: Report) -> None:
     """GAN then encoder from wherever `state` stands, checkpointing as it goes. Ctrl-C/SIGTERM stop
     at the next step boundary with a checkpoint; a second one stops at once, without saving."""
-    folder = log.path.parent
+    folder, stages, last = log.path.parent, state.extra["stages"], time.perf_counter()
+
+    def lap(phase: str) -> None:  # wall time, checkpoints and samples included; kept in the checkpoint
+        nonlocal last
+        now = time.perf_counter()
+        stages[phase] += now - last
+        last = now
+
     try:
         with stop_at_step_boundary() as check:
             for row in train_gan(config, objective, state, train_x):
                 log.write("gan", row)
                 report("gan", config.total_steps, row)
+                lap("gan")
                 if state.step % config.sample_every == 0 or state.step == config.total_steps:
                     save_samples(folder, state.final_generator, state.fixed_z, state.step)
                 if state.step % config.checkpoint_every == 0:
@@ -145,6 +157,7 @@ def _train_networks(config: TrainConfig, objective: Objective, state: TrainState
             for row in train_encoder(config, state, train_x):
                 log.write("encoder", row)
                 report("encoder", config.encoder_steps, row)
+                lap("encoder")
                 if state.encoder_step % config.checkpoint_every == 0:
                     save_checkpoint(folder, state)
                 check()
@@ -162,24 +175,34 @@ def _train_networks(config: TrainConfig, objective: Objective, state: TrainState
                                   f"{state.encoder_step}; checkpoint saved in {folder}") from None
 
 
-@dataclass(frozen=True)
-class Seconds:
-    head: float
-    calibration: float
+class StageClock:
+    """Wall seconds per training stage, in the order they ran."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str | None) -> None:
+        """Charge the time since the last lap to `stage` (None: to nothing)."""
+        now = time.perf_counter()
+        if stage is not None:
+            self.laps[stage] = self.laps.get(stage, 0.0) + now - self._last
+        self._last = now
 
 
 def _meta(config: TrainConfig, net: NetConfig, data: TrainingData, state: TrainState,
-          calibration: dict[str, Calibration], seconds: Seconds, device: torch.device) -> BundleMeta:
+          calibration: dict[str, Calibration], stages: dict[str, float], device: torch.device) -> BundleMeta:
     training = TrainingSummary(
         data=str(data.folder), layouts=data.layouts, train_scans=int(data.train.shape[0]),
         validation_scans=int(data.validation.shape[0]), validation_ids=data.validation_ids,
         validation_split=f"every {config.val_every}th block of {config.val_block} consecutive scans",
         skipped_files=len(data.skipped), steps=state.step, encoder_steps=state.encoder_step,
-        seconds=round(state.seconds, 1), calibration_seconds=round(seconds.calibration, 1),
+        seconds=round(state.seconds, 1), calibration_seconds=round(stages["calibration"], 1),
         device=str(device), torch=torch.__version__,
         mean_good_score=float(np.mean(calibration[DEFAULT_MODE].good_scores)), config=config.to_dict(),
         finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        head_seconds=round(seconds.head, 1))
+        head_seconds=round(stages.get("head", 0.0), 1), train_ids=data.train_ids,
+        stages={k: round(v, 1) for k, v in stages.items()})
     return BundleMeta(name=config.name, objective=config.objective, network=net, depth=data.scale,
                       invert=config.invert, calibration=calibration, training=training, framing=config.framing,
                       segmenter=config.segmenter if config.head else None)
