@@ -10,6 +10,7 @@ venv="${VENV:-.venv}"
 # open3d needs the system library libusb-1.0.
 if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
   if [ "$(id -u)" = 0 ]; then
+    echo "set-up: installing the system library libusb-1.0-0 (apt-get), which open3d needs"
     (apt-get update -qq && apt-get install -y -qq libusb-1.0-0) >/dev/null
   else
     echo "open3d needs libusb-1.0; run: sudo apt-get install -y libusb-1.0-0" >&2
@@ -18,11 +19,14 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
 fi
 
 if [ ! -x "$venv/bin/python" ]; then
+  echo "set-up: creating the virtual environment $venv"
   python3 -m venv "$venv"
 fi
 if ! "$venv/bin/python" -c "import torch, torchvision" 2>/dev/null; then
+  echo "set-up: installing torch 2.14.1 and torchvision 0.29.1 (about 1 GB from local wheels or PyPI)"
   "$venv/bin/pip" install -q torch==2.14.1 torchvision==0.29.1 2>&1 | grep -v '^WARNING: Location' || true
 fi
+echo "set-up: installing anomaly-gan and its dependencies into $venv (pip install -e .[dev])"
 "$venv/bin/pip" install -q -e ".[dev]" 2>&1 | grep -v '^WARNING: Location' || true
 export PATH="$(cd "$venv" && pwd)/bin:$PATH"  # VENV may be relative or absolute
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime
 import functools
 import sys
+import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -79,12 +81,60 @@ def warn(message: str) -> None:
     errors.print(f"[yellow]skipped:[/] {message}", highlight=False, soft_wrap=True)
 
 
+class LineProgress:
+    """Progress for logs, CI and nohup (stdout not a terminal): one plain line per task at every
+    tenth of the work or every 30 s, whichever comes first, and at the end. Same calls as rich's
+    Progress (add_task, update)."""
+
+    EVERY_S = 30.0
+
+    @dataclass
+    class _Task:
+        description: str
+        total: int | None
+        started: float
+        printed: float
+        done: int = 0
+        next_tenth: int = 1
+
+    def __init__(self) -> None:
+        self.tasks: list[LineProgress._Task] = []
+
+    def add_task(self, description: str, total: int | None = None, status: str = "") -> int:
+        now = time.monotonic()
+        self.tasks.append(self._Task(description, total, now, now))
+        return len(self.tasks) - 1
+
+    def update(self, task: int, advance: int = 1, status: str = "") -> None:
+        t, now = self.tasks[task], time.monotonic()
+        t.done += advance
+        tenth = bool(t.total) and t.done * 10 >= t.next_tenth * t.total
+        if not (tenth or now - t.printed >= self.EVERY_S):
+            return
+        while t.total and t.done * 10 >= t.next_tenth * t.total:
+            t.next_tenth += 1
+        t.printed, elapsed = now, now - t.started
+        line = f"{t.description}: {t.done}" + (f"/{t.total} ({t.done / t.total:.0%})" if t.total else "")
+        line += f", {_clock(elapsed)} elapsed"
+        if t.total and t.done < t.total:
+            line += f", about {_clock(elapsed / t.done * (t.total - t.done))} left"
+        console.print(line + (f"  {status}" if status else ""), highlight=False, soft_wrap=True)
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes}:{seconds:02d}"
+
+
 @contextmanager
 def progress_display():
-    """Rich progress with ETA and a status field (quiet when stdout is not a terminal, e.g. CI)."""
+    """Rich progress with ETA and a status field on a terminal; plain periodic lines otherwise."""
+    if not sys.stdout.isatty():
+        yield LineProgress()
+        return
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}")]
-    with Progress(*columns, console=console, disable=not sys.stdout.isatty()) as progress:
+    with Progress(*columns, console=console) as progress:
         yield progress
 
 
