@@ -162,3 +162,10 @@ def test_cli_refuses_mixed_sizes_and_existing_bundle(tmp_path: Path) -> None:
     result = cli_train(tmp_path)
     assert result.exit_code == 2 and "holds a trained bundle; use --force" in result.output
     assert cli_train(tmp_path, "--force").exit_code == 0
+
+
+@pytest.mark.parametrize("verb", ["train", "detect", "evaluate", "synth", "preprocess", "info", "report", "view"])
+def test_help_fits_80_columns_without_cut_words(verb: str) -> None:
+    result = runner.invoke(app, [verb, "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    assert max(map(len, result.output.splitlines())) <= 80 and "…" not in result.output

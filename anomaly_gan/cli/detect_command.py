@@ -74,13 +74,13 @@ def summary_table(results: Results, folder: Path, detectors: list[Detector], out
 @command()
 def detect(
     paths: Annotated[list[Path], typer.Argument(help="Folders (any layout) or single scan files.")],
-    model: Annotated[Path | None, typer.Option(help="A bundle folder, e.g. models/sphere-wgan-gp.")] = None,
+    model: Annotated[Path | None, typer.Option(help="A bundle folder (one that train wrote under models/).")] = None,
     models: Annotated[Path | None, typer.Option(help="Score against every bundle in this folder "
                                                    "and report the best-matching class.")] = None,
     mode: Annotated[str | None, typer.Option(help=f"{' | '.join(MODES)}: fast = encoder only, refine = "
                                                   "encoder + latent search, seed = the publication's search. "
                                                   f"Default: the bundle's ({DEFAULT_MODE}).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder (default reports/detect/<time>).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: a new folder under reports/detect, named by the time).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Also print the records as JSON on stdout.")] = False,
     save_maps: Annotated[bool, typer.Option(help="Save float anomaly maps as .npy.")] = False,
     threshold: Annotated[float | None, typer.Option(help="Raw score threshold.")] = None,
@@ -88,7 +88,8 @@ def detect(
                                                  "this false-alarm rate on the bundle's good scans.")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    fail_on_anomaly: Annotated[bool, typer.Option(help="Exit 1 when any scan is anomalous.")] = False,
+    fail_on_anomaly: Annotated[bool, typer.Option("--fail-on-anomaly", help="Exit 1 when any scan is "
+                                                                      "anomalous.")] = False,
     force: Annotated[bool, typer.Option(help="Write into an existing non-empty --out.")] = False,
 ) -> None:
     """Score scans against trained bundles, flag anomalies, draw where they are, write a report."""

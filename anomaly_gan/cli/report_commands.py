@@ -44,7 +44,7 @@ def evaluate(
     mode: Annotated[str | None, typer.Option(help=MODE_HELP)] = None,
     far: Annotated[float | None, typer.Option(min=0.0, max=0.5, help="Threshold for this false-alarm "
                                                  "rate instead of the bundle's.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder (default reports/eval/<time>).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: a new folder under reports/eval, named by the time).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     force: Annotated[bool, typer.Option(help="Write into an existing non-empty --out.")] = False,
 ) -> None:
