@@ -34,13 +34,15 @@ class Calibration:
         calibration.threshold = threshold_for_far(np.array(calibration.good_scores), far)
         return calibration
 
+    def contributions(self, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """What each weighted component adds to the score: weight x (value - good mean) / good spread,
+        so 1 means one good-scan spread above the average good scan."""
+        return {name: weight * (np.asarray(values[name], dtype=np.float64) - self.mean[name]) / self.std[name]
+                for name, weight in self.weights.items() if weight}
+
     def combine(self, values: dict[str, np.ndarray]) -> np.ndarray:
         """One score per scan: the weighted sum of standardised components."""
-        total = 0.0
-        for name, weight in self.weights.items():
-            if weight:
-                total = total + weight * (np.asarray(values[name]) - self.mean[name]) / self.std[name]
-        return np.asarray(total, dtype=np.float64)
+        return np.asarray(sum(self.contributions(values).values(), 0.0), dtype=np.float64)
 
     def with_far(self, far: float) -> Calibration:
         return Calibration(self.mean, self.std, self.weights, self.weights_origin, self.good_scores, far,

@@ -41,6 +41,12 @@ class InvertSettings:
     seed_lr_g: float = 6e-9
 
 
+# Mean object residual (colour and depth, fast mode) on held-out good scans: 0.30-0.38 for the
+# default Kinect and demo bundles (2026-11-23). Far above that, the generator has not learnt the class.
+TRAINED_RESIDUAL = "0.30-0.38"
+UNDERTRAINED_RESIDUAL = 0.6
+
+
 @dataclass(frozen=True)
 class TrainingSummary:
     """Where the bundle came from: data, split, steps, time, machine and the full training config."""
@@ -63,6 +69,7 @@ class TrainingSummary:
     finished: str
     head_seconds: float = 0.0  # the segmentation head (format 2)
     train_ids: list[str] = field(default_factory=list)  # so evaluate can warn about optimistic figures
+    default_steps: int = 0  # the objective's default GAN steps, to judge a short run
     stages: dict[str, float] = field(default_factory=dict)  # wall seconds: data, gan, encoder, head, ...
 
     @property
@@ -90,6 +97,20 @@ class BundleMeta:
     @property
     def label(self) -> str:
         return f"{self.name}-{self.objective}"
+
+    def undertrained(self) -> str:
+        """Why this bundle looks undertrained ("" if it does not): a GAN run under half its objective's
+        default length, or held-out good scans it reconstructs far worse than trained bundles do."""
+        t, reasons = self.training, []
+        if t.default_steps and t.steps < t.default_steps / 2:
+            reasons.append(f"{t.steps} GAN steps, under half the default {t.default_steps}")
+        fast = self.calibration.get("fast")
+        if fast is not None and {"colour", "depth"} <= set(fast.mean):
+            error = (fast.mean["colour"] + fast.mean["depth"]) / 2
+            if error > UNDERTRAINED_RESIDUAL:
+                reasons.append(f"held-out good scans reconstructed with error {error:.2f} (trained bundles: "
+                               f"{TRAINED_RESIDUAL})")
+        return "; ".join(reasons)
 
     def to_dict(self) -> dict:
         return {

@@ -81,6 +81,10 @@ def warn(message: str) -> None:
     errors.print(f"[yellow]skipped:[/] {message}", highlight=False, soft_wrap=True)
 
 
+def caution(message: str) -> None:
+    errors.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
 class LineProgress:
     """Progress for logs, CI and nohup (stdout not a terminal): one plain line per task at every
     tenth of the work or every 30 s, whichever comes first, and at the end. Same calls as rich's

@@ -80,7 +80,8 @@ def detect(
     mode: Annotated[str | None, typer.Option(help=f"{' | '.join(MODES)}: fast = encoder only, refine = "
                                                   "encoder + latent search, seed = the publication's search. "
                                                   f"Default: the bundle's ({DEFAULT_MODE}).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder (default: a new folder under reports/detect, named by the time).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: a new folder under "
+                                                  "reports/detect, named by the time).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Also print the records as JSON on stdout.")] = False,
     save_maps: Annotated[bool, typer.Option(help="Save float anomaly maps as .npy.")] = False,
     threshold: Annotated[float | None, typer.Option(help="Raw score threshold.")] = None,

@@ -10,12 +10,12 @@ from rich.table import Table
 
 from anomaly_gan.bundle.meta import DEFAULT_MODE, MODES
 from anomaly_gan.bundle.store import BundleError, load_bundle
-from anomaly_gan.cli.app import command, console, fail, output_dir, progress_bar, run_folder, warn
+from anomaly_gan.cli.app import caution, command, console, fail, output_dir, progress_bar, run_folder, warn
 from anomaly_gan.data.scan import ScanError
 from anomaly_gan.deps import open3d
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.detect.evaluate import evaluate as run_evaluate
-from anomaly_gan.detect.evaluate import labelled_refs
+from anomaly_gan.detect.evaluate import labelled_refs, training_overlap
 from anomaly_gan.device import resolve_device
 from anomaly_gan.report.html import render_report
 from anomaly_gan.report.records import ResultsError
@@ -44,7 +44,8 @@ def evaluate(
     mode: Annotated[str | None, typer.Option(help=MODE_HELP)] = None,
     far: Annotated[float | None, typer.Option(min=0.0, max=0.5, help="Threshold for this false-alarm "
                                                  "rate instead of the bundle's.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder (default: a new folder under reports/eval, named by the time).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: a new folder under "
+                                                  "reports/eval, named by the time).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     force: Annotated[bool, typer.Option(help="Write into an existing non-empty --out.")] = False,
 ) -> None:
@@ -54,6 +55,10 @@ def evaluate(
         refs = labelled_refs(root, normal, anomalous or [], normal_class)
     except ScanError as e:
         raise fail(str(e)) from None
+    overlap = training_overlap(refs, detector.bundle.meta)
+    if overlap:
+        caution(f"{overlap} of the normal scans are this bundle's own training scans; its figures on them are "
+             "optimistic (evaluate on held-out scans)")
     folder = output_dir(out or run_folder(Path("reports/eval")), force)
     with progress_bar(f"evaluate ({detector.mode})", len(refs)) as advance:
         metrics, results = run_evaluate(refs, detector, folder, advance)

@@ -57,7 +57,8 @@ def train(
     augment: Annotated[bool, typer.Option(help="DiffAugment on real and fake.")] = DEFAULTS.augment,
     ema: Annotated[float, typer.Option(min=0.0, max=0.99999, help="Generator EMA decay (0 = off).")] = DEFAULTS.ema,
     far: Annotated[float, typer.Option(min=0.0, max=0.5, help="False-alarm rate for the threshold.")] = DEFAULTS.far,
-    out: Annotated[Path, typer.Option(help="Where bundles go: one subfolder per class and objective, e.g. sphere-gan.")] = DEFAULTS.out,
+    out: Annotated[Path, typer.Option(help="Where bundles go: one subfolder per class "
+                                                 "and objective, e.g. sphere-gan.")] = DEFAULTS.out,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = DEFAULTS.device,
     seed: Annotated[int, typer.Option()] = DEFAULTS.seed,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,

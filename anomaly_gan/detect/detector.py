@@ -40,13 +40,14 @@ class ScanScores:
     scored: Scored
     scores: np.ndarray  # (N,)
     anomalous: np.ndarray  # (N,) bool: score >= threshold
+    contributions: dict[str, np.ndarray]  # component -> (N,) what it added to the score
 
     def part(self, start: int, stop: int) -> ScanScores:
         """Scans start..stop of this result."""
         values = {k: v[start:stop] for k, v in self.scored.values.items()}
         scored = Scored(values, self.scored.maps[start:stop], self.scored.recon[start:stop])
         return ScanScores(self.x[start:stop], self.boxes[start:stop], scored, self.scores[start:stop],
-                          self.anomalous[start:stop])
+                          self.anomalous[start:stop], {k: v[start:stop] for k, v in self.contributions.items()})
 
     def scan_maps(self, i: int, shape: tuple[int, int]) -> np.ndarray:
         """(3, H, W) float32 maps (combined, colour, depth) of scan i in its own frame."""
@@ -95,5 +96,6 @@ class Detector:
         """Score any number of scans (in batches of batch_size)."""
         x, boxes = self.tensor(scans)
         scored = self.scorer.score(x, self.mode, [s.id for s in scans])
+        contributions = self.calibration.contributions(scored.values)
         scores = self.calibration.combine(scored.values)
-        return ScanScores(x, boxes, scored, scores, scores >= self.threshold)
+        return ScanScores(x, boxes, scored, scores, scores >= self.threshold, contributions)

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from anomaly_gan.bundle.meta import BundleMeta
 from anomaly_gan.data.framing import object_region
 from anomaly_gan.data.layouts import ScanRef, find_classes, find_scans
 from anomaly_gan.data.scan import Scan, ScanError
@@ -71,6 +72,21 @@ class _PixelTruth:
             self.masks.append(mask)
             self.maps.append(scored.scan_maps(i, scan.shape)[0])
             self.objects.append(object_pixels(scan))
+
+
+def training_overlap(refs: list[ScanRef], meta: BundleMeta) -> int:
+    """How many normal scans are files the bundle trained on (same file, links followed). Checked
+    while its training folder still exists; evaluating on them makes the figures optimistic."""
+    t = meta.training
+    folder = Path(t.data)
+    if not t.train_ids or not folder.is_dir():
+        return 0
+    trained_on, ids = set(), set(t.train_ids)
+    try:
+        trained_on = {r.source.resolve() for r in find_scans(folder).refs if r.id in ids}
+    except ScanError:
+        return 0
+    return sum(r.label == NORMAL and r.source.resolve() in trained_on for r in refs)
 
 
 def object_pixels(scan: Scan) -> np.ndarray:

@@ -12,7 +12,7 @@ from anomaly_gan.data.layouts import ScanRef, iter_scans
 from anomaly_gan.data.scan import Scan, ScanError
 from anomaly_gan.detect.detector import Detector, ScanScores
 from anomaly_gan.fsutil import atomic_save_npy
-from anomaly_gan.report.images import colour_image, depth_image, heat_overlay, save_rgb, upscale
+from anomaly_gan.report.images import captioned_row, colour_image, depth_image, heat_overlay, save_rgb
 from anomaly_gan.report.records import ModelUsed, Record, Results, write_results
 
 
@@ -37,7 +37,9 @@ def _panel(x: np.ndarray, recon: np.ndarray, maps: np.ndarray, scales: tuple[flo
     rgb = colour_image(x)
     combined, colour, depth = (heat_overlay(rgb, m, scale) for m, scale in zip(maps, scales, strict=True))
     tiles = [rgb, depth_image(x), colour_image(recon), depth_image(recon), colour, depth, combined]
-    return upscale(np.hstack(tiles), 3)
+    captions = ["colour", "depth", "recon. colour", "recon. depth", f"colour map 0-{scales[1]:.2f}",
+                f"depth map 0-{scales[2]:.2f}", f"combined 0-{scales[0]:.2f}"]
+    return captioned_row(tiles, captions, 3)
 
 
 def _unique_name(scan: Scan, used: set[str]) -> str:
@@ -52,7 +54,8 @@ def _unique_name(scan: Scan, used: set[str]) -> str:
 
 def models_used(detectors: list[Detector]) -> list[ModelUsed]:
     return [ModelUsed(str(d.bundle.path), d.bundle.meta.name, d.bundle.meta.objective, float(d.threshold),
-                      d.threshold_origin) for d in detectors]
+                      d.threshold_origin, list(d.calibration.good_scores), d.bundle.meta.undertrained())
+            for d in detectors]
 
 
 def detect(refs: list[ScanRef], detectors: list[Detector], out: Path, save_maps: bool,
@@ -98,4 +101,5 @@ def _record(scan: Scan, i: int, detector: Detector, s: ScanScores, out: Path, na
         model=str(detector.bundle.path), mode=detector.mode, score=float(s.scores[i]),
         threshold=float(detector.threshold), anomalous=bool(s.anomalous[i]),
         components={k: float(v[i]) for k, v in s.scored.values.items()},
-        map=str(map_path.relative_to(out)), map_npy=str(npy.relative_to(out)) if npy else None)
+        map=str(map_path.relative_to(out)), map_npy=str(npy.relative_to(out)) if npy else None,
+        contributions={k: round(float(v[i]), 3) for k, v in s.contributions.items()})

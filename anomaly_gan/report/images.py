@@ -50,6 +50,17 @@ def scan_tile(array: np.ndarray) -> np.ndarray:
     return np.hstack([colour_image(array), depth_image(array)])
 
 
+def captioned_row(tiles: list[np.ndarray], captions: list[str], factor: int) -> np.ndarray:
+    """Tiles enlarged `factor` times side by side, each with its caption in a strip above it."""
+    row = []
+    for tile, caption in zip(tiles, captions, strict=True):
+        big = upscale(tile, factor)
+        strip = np.full((18, big.shape[1], 3), 30, np.uint8)
+        cv2.putText(strip, caption, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (235, 235, 235), 1, cv2.LINE_AA)
+        row.append(np.vstack([strip, big]))
+    return np.hstack(row)
+
+
 def upscale(image: np.ndarray, factor: int) -> np.ndarray:
     return cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_NEAREST)
 

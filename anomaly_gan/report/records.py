@@ -34,6 +34,7 @@ class Record:
     map: str  # panel picture, relative to the results folder
     map_npy: str | None = None
     scores_by_class: dict[str, float] | None = None  # with several bundles
+    contributions: dict[str, float] = field(default_factory=dict)  # what each component added to the score
 
     def to_dict(self) -> dict:
         d = {"scan": self.scan, "id": self.id, "label": self.label, "class": self.class_, "model": self.model,
@@ -41,14 +42,15 @@ class Record:
              **self.components, "map": self.map, "map_npy": self.map_npy}
         if self.scores_by_class is not None:
             d["scores_by_class"] = self.scores_by_class
+        d["contributions"] = self.contributions
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Record:
-        fixed = {*HEAD_FIELDS, *TAIL_FIELDS, "scores_by_class"}
+        fixed = {*HEAD_FIELDS, *TAIL_FIELDS, "scores_by_class", "contributions"}
         return cls(d["scan"], d["id"], d["label"], d["class"], d["model"], d["mode"], d["score"],
                    d["threshold"], d["anomalous"], {k: v for k, v in d.items() if k not in fixed},
-                   d["map"], d.get("map_npy"), d.get("scores_by_class"))
+                   d["map"], d.get("map_npy"), d.get("scores_by_class"), d.get("contributions", {}))
 
 
 @dataclass(frozen=True)
@@ -58,10 +60,13 @@ class ModelUsed:
     objective: str
     threshold: float
     threshold_origin: str
+    good_scores: list[float] = field(default_factory=list)  # held-out good scans, for the histogram
+    undertrained: str = ""  # why the bundle looks undertrained, or ""
 
     def to_dict(self) -> dict:
         return {"model": self.model, "class": self.class_, "objective": self.objective,
-                "threshold": self.threshold, "threshold_origin": self.threshold_origin}
+                "threshold": self.threshold, "threshold_origin": self.threshold_origin,
+                "good_scores": self.good_scores, "undertrained": self.undertrained}
 
 
 @dataclass
@@ -101,8 +106,8 @@ def read_results(folder: Path) -> Results:
     path = folder / "results.json"
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
-        models = [ModelUsed(m["model"], m["class"], m["objective"], m["threshold"], m["threshold_origin"])
-                  for m in d["models"]]
+        models = [ModelUsed(m["model"], m["class"], m["objective"], m["threshold"], m["threshold_origin"],
+                            m.get("good_scores", []), m.get("undertrained", "")) for m in d["models"]]
         return Results(models, d["mode"], [Record.from_dict(r) for r in d["records"]], d["unreadable"],
                        d.get("partial", False))
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:

@@ -6,7 +6,7 @@ import datetime
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import TrainingData, TrainingError, class_folder, load_training_data
 from anomaly_gan.train.head import build_head, train_head
 from anomaly_gan.train.monitor import TrainLog, save_gif, save_interpolation, save_plots, save_samples
-from anomaly_gan.train.objectives import Objective
+from anomaly_gan.train.objectives import OBJECTIVES, Objective
 from anomaly_gan.train.stopping import StopNow, stop_at_step_boundary
 from anomaly_gan.train.trainer import (
     CHECKPOINT,
@@ -202,7 +202,8 @@ def _meta(config: TrainConfig, net: NetConfig, data: TrainingData, state: TrainS
         mean_good_score=float(np.mean(calibration[DEFAULT_MODE].good_scores)), config=config.to_dict(),
         finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         head_seconds=round(stages.get("head", 0.0), 1), train_ids=data.train_ids,
-        stages={k: round(v, 1) for k, v in stages.items()})
+        default_steps=OBJECTIVES[config.objective].default_steps,
+        stages={k: round(v, 2) for k, v in stages.items()})
     return BundleMeta(name=config.name, objective=config.objective, network=net, depth=data.scale,
                       invert=config.invert, calibration=calibration, training=training, framing=config.framing,
                       segmenter=config.segmenter if config.head else None)
