@@ -7,6 +7,12 @@ the import fails deep inside a worker process with an ImportError traceback.
 from __future__ import annotations
 
 import importlib
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
 INSTALL_LIBUSB = "sudo apt-get install -y libusb-1.0-0"
@@ -27,3 +33,27 @@ def open3d() -> ModuleType:
                                     f"install it with: {INSTALL_LIBUSB}") from None
         raise MissingDependency(f"open3d cannot be loaded ({reason}); reinstall it with: "
                                 "pip install --force-reinstall open3d") from None
+
+
+@contextmanager
+def native_output() -> Iterator[list[str]]:
+    """Capture what C/C++ libraries print on file descriptors 1 and 2 within the block (open3d
+    prints 'Read PLY failed' there); the lines are in the yielded list afterwards, without colour
+    codes, so the caller can say them again with the file's name instead of leaving them bare."""
+    lines: list[str] = []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as sink:
+        saved = [os.dup(1), os.dup(2)]
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            sink.seek(0)
+            text = re.sub(r"\x1b\[[0-9;]*m", "", sink.read().decode("utf-8", "replace"))
+            lines += [line.strip() for line in text.splitlines() if line.strip()]

@@ -88,7 +88,8 @@ IMAGE_CASES: dict[str, tuple[str, Callable[[Path], Path], str]] = {
     "all-NaN depth": ("npy", lambda f: _npy(f, _array(None)), "no valid pixel"),
     "wrong array shape": ("npy", lambda f: _npy(f, np.zeros((64, 64, 3), np.float32)), "expected HxWx4"),
     "pickled array": ("npy", lambda f: _npy(f, np.array([Payload(f / "SENTINEL")], dtype=object)), "bad.npy"),
-    "garbage point cloud": ("ply", lambda f: _write(f / "bad.ply", b"ply\nformat nonsense\n"), "point cloud"),
+    "garbage point cloud": ("ply", lambda f: _write(f / "bad.ply", b"ply\nformat nonsense\n"),
+                            "not a readable point cloud (RPly: Invalid file format"),
 }
 
 
@@ -143,6 +144,8 @@ def test_unicode_paths_duplicate_ids_and_a_huge_image(tiny_bundle: Path, tmp_pat
     out = tmp_path / "out ü"
     result = detect(str(a), str(b), str(tmp_path / "big"), "--model", str(tiny_bundle), "--out", str(out))
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    said = " ".join(result.output.split())
+    assert said.count("note: 4000x3000 scans") == 1 and "resized to 64x64: scale x" in said  # once, with the factor
     records = json.loads((out / "results.json").read_text())["records"]
     assert len(records) == 2 * GOOD + 1
     assert len({r["map"] for r in records}) == len(records)  # the same id twice gets two panels

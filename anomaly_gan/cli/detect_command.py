@@ -131,6 +131,8 @@ def detect(
         raise typer.Exit(130) from None
     for line in results.unreadable:
         warn(line)
+    for line in results.notes:
+        errors.print(f"note: {line}", highlight=False, soft_wrap=True)
     summary_table(results, folder, detectors, report_console)
     report_console.print(f"report: {render_report(folder)}")
     if json_out:

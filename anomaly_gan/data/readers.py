@@ -10,7 +10,7 @@ import numpy as np
 
 from anomaly_gan.data.camera import Intrinsics, fit_intrinsics, project_points
 from anomaly_gan.data.scan import ScanError
-from anomaly_gan.deps import MissingDependency, open3d
+from anomaly_gan.deps import MissingDependency, native_output, open3d
 
 # We report bad files ourselves; libjpeg/libpng chatter on stderr would only confuse users.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
@@ -104,10 +104,12 @@ def read_cloud(
     except MissingDependency as e:
         raise ScanError(f"{path}: cannot read point clouds: {e}") from None
     _read_bytes(path)
-    cloud = o3d.io.read_point_cloud(str(path))
+    with native_output() as said:
+        cloud = o3d.io.read_point_cloud(str(path))
     points = np.asarray(cloud.points)
     if points.size == 0:
-        raise ScanError(f"{path}: no points (not a readable point cloud)")
+        why = "; ".join(line.removeprefix("[Open3D WARNING] ") for line in said) or "no points"
+        raise ScanError(f"{path}: not a readable point cloud ({why})")
     if (points[:, 2] <= 0).any():
         raise ScanError(f"{path}: points with z <= 0; expected a camera-frame cloud")
     colours = np.asarray(cloud.colors) if cloud.has_colors() else np.full_like(points, 0.5)

@@ -69,8 +69,10 @@ def detect(refs: list[ScanRef], detectors: list[Detector], out: Path, save_maps:
     """
     results = results or Results(models_used(detectors), detectors[0].mode)
     used: set[str] = set()
+    sizes: set[tuple[int, int]] = set()
     for scans in batches(refs, detectors[0].options.batch_size, results.unreadable):
         scored = [d.score(scans) for d in detectors]
+        results.notes += resize_notes(scans, scored[0], detectors[0].bundle.meta.network.image_size, sizes)
         # Best match: the bundle for which the scan sits lowest relative to its threshold.
         best = np.stack([s.scores - d.threshold for d, s in zip(detectors, scored, strict=True)]).argmin(axis=0)
         for i, scan in enumerate(scans):
@@ -85,6 +87,20 @@ def detect(refs: list[ScanRef], detectors: list[Detector], out: Path, save_maps:
         on_batch(len(scans))
     write_results(out, results)
     return results
+
+
+def resize_notes(scans: list[Scan], scored: ScanScores, size: int, seen: set[tuple[int, int]]) -> list[str]:
+    """One line per image size not seen before that is far from the network's or not square: how
+    much it was scaled (scans are cropped around the object, then resized)."""
+    notes = []
+    for scan, box in zip(scans, scored.boxes, strict=True):
+        h, w = scan.shape
+        if (h, w) in seen or (h == w and max(h, w) <= 2 * size):
+            continue
+        seen.add((h, w))
+        notes.append(f"{w}x{h} scans (first: {scan.source}) are framed as a {box.side}-pixel square (around "
+                     f"the object, padded where needed) and resized to {size}x{size}: scale x{size / box.side:.3g}")
+    return notes
 
 
 def _record(scan: Scan, i: int, detector: Detector, s: ScanScores, out: Path, name: str,

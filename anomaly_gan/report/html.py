@@ -32,7 +32,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:24px 0 8px}
 table.scans{border-collapse:collapse;width:100%;font-size:13px}
 table.scans th,table.scans td{border-bottom:1px solid #eee;padding:4px 6px;text-align:left;vertical-align:middle}
 table.scans td.num{text-align:right;font-variant-numeric:tabular-nums}
-img.panel{height:96px;cursor:zoom-in}
+img.panel{height:96px;cursor:zoom-in} td.file{max-width:220px;word-break:break-all;font-size:12px}
 .why{display:flex;align-items:center;gap:4px;font-size:11px;white-space:nowrap}
 .why span{width:52px;color:#555} .why i{display:inline-block;height:8px;background:#c62828}
 .why b{font-weight:400;color:#555} .warn{background:#fff4e5;border:1px solid #f0b429;padding:6px 10px}
@@ -72,7 +72,7 @@ def _thumbnail(path: Path) -> str:
 
 def _why(record: Record) -> str:
     """A bar per component that raised the score, largest first: 1 = one good-scan spread."""
-    raised = sorted(((v, k) for k, v in record.contributions.items() if v > 0), reverse=True)[:3]
+    raised = sorted(((v, k) for k, v in record.contributions.items() if v >= 0.05), reverse=True)[:3]
     if not raised:
         return '<span class="legend">like good scans</span>'
     return "".join(f'<div class="why"><span>{html.escape(k)}</span><i style="width:{min(v, 8) * 10:.0f}px"></i>'
@@ -150,7 +150,8 @@ def render_report(folder: Path) -> Path:
         rows.append(
             f'<tr class="scan" data-bad="{int(r.anomalous)}"><td class="num">{rank}</td>'
             f'<td><img class="panel" src="{_thumbnail(folder / r.map)}" data-full="{html.escape(r.map)}" '
-            f'alt="{alt}" onclick="zoom(this)"></td><td>{html.escape(r.scan)}</td><td>{html.escape(r.label)}</td>'
+            f'alt="{alt}" onclick="zoom(this)"></td><td class="file">{html.escape(r.scan)}</td>'
+            f"<td>{html.escape(r.label)}</td>"
             f'<td>{html.escape(r.class_)}</td><td class="num">{r.score:.3f}</td><td class="num">{r.threshold:.3f}</td>'
             f"<td>{verdict}</td><td>{_why(r)}</td></tr>")
     undertrained = "".join(f"<p class='warn'>Model {html.escape(m.model)} looks undertrained: "
@@ -180,6 +181,7 @@ the score, in spreads of the held-out good scans' scores (+3 = three spreads abo
 <table class="scans"><tr><th>#</th><th>scan</th><th>file</th><th>label</th>
 <th>class</th><th>score</th><th>threshold</th><th>verdict</th><th>why</th></tr>{"".join(rows)}</table>
 {"".join(f"<p class='bad'>unreadable: {html.escape(u)}</p>" for u in results.unreadable)}
+{"".join(f"<p class='legend'>note: {html.escape(n)}</p>" for n in results.notes)}
 <div id="lightbox" onclick="this.style.display='none'"><img alt=""><p></p></div>
 </body></html>"""
     path = folder / "report.html"

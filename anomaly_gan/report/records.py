@@ -76,6 +76,7 @@ class Results:
     records: list[Record] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
     partial: bool = False  # interrupted: the records are the scans scored before the stop
+    notes: list[str] = field(default_factory=list)  # said once per run, e.g. how large scans were resized
 
     @property
     def anomalous(self) -> int:
@@ -84,7 +85,7 @@ class Results:
     def to_dict(self) -> dict:
         return {"models": [m.to_dict() for m in self.models], "mode": self.mode, "scans": len(self.records),
                 "anomalous": self.anomalous, "unreadable": self.unreadable,
-                "partial": self.partial, "records": [r.to_dict() for r in self.records]}
+                "partial": self.partial, "notes": self.notes, "records": [r.to_dict() for r in self.records]}
 
 
 def write_results(folder: Path, results: Results) -> None:
@@ -109,6 +110,6 @@ def read_results(folder: Path) -> Results:
         models = [ModelUsed(m["model"], m["class"], m["objective"], m["threshold"], m["threshold_origin"],
                             m.get("good_scores", []), m.get("undertrained", "")) for m in d["models"]]
         return Results(models, d["mode"], [Record.from_dict(r) for r in d["records"]], d["unreadable"],
-                       d.get("partial", False))
+                       d.get("partial", False), d.get("notes", []))
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
         raise ResultsError(f"{path}: not a results file anomaly-gan wrote ({type(e).__name__}: {e})") from None
