@@ -77,3 +77,13 @@ def test_evaluate_warns_when_normal_scans_are_training_scans(tiny_bundle: Path, 
     result = runner.invoke(app, ["evaluate", "--model", str(tiny_bundle), "--normal", str(fresh),
                                  "--anomalous", str(defects), "--out", str(tmp_path / "f"), "--mode", "fast"])
     assert result.exit_code == 0 and "training scans" not in result.output
+
+
+def test_a_plain_folder_labels_its_scans_with_its_name(tiny_bundle: Path, tmp_path: Path) -> None:
+    for i in range(2):
+        write_scan(make_scan(500 + i, shape="cylinder"), tmp_path / "cylinder", "seed")
+    result = runner.invoke(app, ["detect", str(tmp_path / "cylinder"), "--model", str(tiny_bundle), "--out",
+                                 str(tmp_path / "o"), "--mode", "fast"])
+    assert result.exit_code == 0, result.output
+    records = json.loads((tmp_path / "o" / "results.json").read_text())["records"]
+    assert {r["label"] for r in records} == {"cylinder"}

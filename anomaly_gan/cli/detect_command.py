@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +16,7 @@ from rich.table import Table
 from anomaly_gan.bundle.meta import DEFAULT_MODE, MODES
 from anomaly_gan.bundle.store import BundleError, load_bundle
 from anomaly_gan.cli.app import command, console, errors, fail, output_dir, progress_bar, run_folder, warn
-from anomaly_gan.data.layouts import find_scans
+from anomaly_gan.data.layouts import ScanRef, find_scans
 from anomaly_gan.data.scan import ScanError
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.detect.pipeline import detect as run_detect
@@ -54,6 +55,14 @@ def load_detectors(paths: list[Path], options: DetectOptions, device: torch.devi
     if not detectors:
         raise BundleError(f"{paths[0].parent}: none of its {len(paths)} bundles can be used")
     return detectors
+
+
+def folder_labelled(path: Path, refs: list[ScanRef]) -> list[ScanRef]:
+    """Scans of a folder without test/<defect>/ subfolders are labelled with the folder's name (for
+    example the class of a class folder), so the report does not call them 'good' unchecked."""
+    if path.is_dir() and all(r.label == "good" for r in refs):
+        return [replace(r, label=path.resolve().name) for r in refs]
+    return refs
 
 
 def summary_table(results: Results, folder: Path, detectors: list[Detector], out: Console) -> None:
@@ -109,7 +118,7 @@ def detect(
         except ScanError as e:
             problems.append(str(e))
             continue
-        refs += found.refs
+        refs += folder_labelled(path, found.refs)
         problems += found.skipped
     if not refs:
         for line in problems[:-1]:
