@@ -85,6 +85,11 @@ def caution(message: str) -> None:
     errors.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
 
+def caution_if_undertrained(label: str, reason: str) -> None:
+    if reason:
+        caution(f"model {label} looks undertrained ({reason}); its verdicts are unreliable, train longer")
+
+
 class LineProgress:
     """Progress for logs, CI and nohup (stdout not a terminal): one plain line per task at every
     tenth of the work or every 30 s, whichever comes first, and at the end. Same calls as rich's

@@ -15,7 +15,17 @@ from rich.table import Table
 
 from anomaly_gan.bundle.meta import DEFAULT_MODE, MODES
 from anomaly_gan.bundle.store import BundleError, load_bundle
-from anomaly_gan.cli.app import command, console, errors, fail, output_dir, progress_bar, run_folder, warn
+from anomaly_gan.cli.app import (
+    caution_if_undertrained,
+    command,
+    console,
+    errors,
+    fail,
+    output_dir,
+    progress_bar,
+    run_folder,
+    warn,
+)
 from anomaly_gan.data.layouts import ScanRef, find_scans
 from anomaly_gan.data.scan import ScanError
 from anomaly_gan.detect.detector import DetectOptions, Detector
@@ -48,6 +58,7 @@ def load_detectors(paths: list[Path], options: DetectOptions, device: torch.devi
     for path in paths:
         try:
             detectors.append(Detector(load_bundle(path, device), options, device))
+            caution_if_undertrained(detectors[-1].label, detectors[-1].bundle.meta.undertrained())
         except BundleError as e:
             if not skip_broken:
                 raise

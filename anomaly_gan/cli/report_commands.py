@@ -10,7 +10,17 @@ from rich.table import Table
 
 from anomaly_gan.bundle.meta import DEFAULT_MODE, MODES
 from anomaly_gan.bundle.store import BundleError, load_bundle
-from anomaly_gan.cli.app import caution, command, console, fail, output_dir, progress_bar, run_folder, warn
+from anomaly_gan.cli.app import (
+    caution,
+    caution_if_undertrained,
+    command,
+    console,
+    fail,
+    output_dir,
+    progress_bar,
+    run_folder,
+    warn,
+)
 from anomaly_gan.data.scan import ScanError
 from anomaly_gan.deps import open3d
 from anomaly_gan.detect.detector import DetectOptions, Detector
@@ -27,9 +37,11 @@ MODE_HELP = f"{' | '.join(MODES)}; default: the bundle's ({DEFAULT_MODE})."
 def _detector(model: Path, mode: str | None, device: str, far: float | None = None) -> Detector:
     try:
         torch_device = resolve_device(device)
-        return Detector(load_bundle(model, torch_device), DetectOptions(mode, far=far), torch_device)
+        detector = Detector(load_bundle(model, torch_device), DetectOptions(mode, far=far), torch_device)
     except (BundleError, ValueError) as e:
         raise fail(str(e)) from None
+    caution_if_undertrained(detector.label, detector.bundle.meta.undertrained())
+    return detector
 
 
 @command()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from anomaly_gan.cli.app import command, console, fail, progress_display, warn
+from anomaly_gan.cli.app import caution_if_undertrained, command, console, fail, progress_display, warn
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import TrainingError
 from anomaly_gan.train.objectives import OBJECTIVES
@@ -81,6 +81,7 @@ def train(
     stages = ", ".join(f"{name} {seconds / 60:.1f}" for name, seconds in t.stages.items())
     console.print(f"bundle written to [bold]{bundle.path}[/] ({t.train_scans} training scans, "
                   f"{t.validation_scans} held out, {t.minutes:.1f} min on {t.device}: {stages})")
+    caution_if_undertrained(meta.label, meta.undertrained())
     default = meta.calibration[meta.default_mode]
     console.print(f"threshold ({meta.default_mode} mode): {default.threshold:.3f} for a {default.far:.0%} "
                   f"false-alarm rate on held-out good scans; plots and samples in {bundle.path}")
