@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from anomaly_gan.bundle.store import read_meta
+from anomaly_gan.bundle.meta import read_meta
 from anomaly_gan.data.defects import DEFECTS, inject
 from anomaly_gan.data.layouts import ScanRef, find_scans, iter_scans
 from anomaly_gan.data.scan import Scan, ScanError

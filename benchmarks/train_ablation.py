@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from anomaly_gan.bundle.store import load_bundle, read_meta
+from anomaly_gan.bundle.meta import read_meta
+from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.fsutil import atomic_write_text

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import torch
 
-from anomaly_gan.bundle.meta import TrainingSummary
-from anomaly_gan.bundle.store import read_meta
+from anomaly_gan.bundle.meta import TrainingSummary, read_meta
 from anomaly_gan.fsutil import atomic_write_text
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import load_training_data

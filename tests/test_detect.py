@@ -18,7 +18,8 @@ from anomaly_gan.data.writers import write_scan
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.detect.invert import invert_refine, invert_seed, invert_seed_unbatched
 from anomaly_gan.detect.scorer import Networks, Scorer
-from anomaly_gan.models.dcgan import Critic, Encoder, Generator, NetConfig
+from anomaly_gan.models.config import NetConfig
+from anomaly_gan.models.dcgan import Critic, Encoder, Generator
 from anomaly_gan.models.segmenter import Segmenter
 from tests.conftest import make_scan
 

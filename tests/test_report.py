@@ -91,3 +91,27 @@ def test_a_plain_folder_labels_its_scans_with_its_name(tiny_bundle: Path, tmp_pa
     assert result.exit_code == 0, result.output
     records = json.loads((tmp_path / "o" / "results.json").read_text())["records"]
     assert {r["label"] for r in records} == {"cylinder"}
+
+
+FAIL_FAST = """
+import sys
+from typer.testing import CliRunner
+from anomaly_gan.cli import app
+missing = sys.argv[1]
+for args in (["detect", missing], ["detect", sys.argv[2], "--model", missing], ["info", missing],
+             ["evaluate", "--model", missing, "--normal", sys.argv[2], "--anomalous", sys.argv[2]],
+             ["train", "--shape", "x", "--data", missing]):
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and missing in result.output, (args, result.output)
+assert "torch" not in sys.modules, "torch was loaded before the missing path was reported"
+"""
+
+
+def test_missing_paths_and_bundles_are_said_before_torch_loads(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    scans = tmp_path / "scans"
+    write_scan(make_scan(0), scans, "seed")
+    subprocess.run([sys.executable, "-c", FAIL_FAST, str(tmp_path / "missing"), str(scans)], check=True,
+                   cwd=Path(__file__).resolve().parents[1])

@@ -6,14 +6,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 from anomaly_gan import __version__
 from anomaly_gan.bundle.calibration import Calibration
 from anomaly_gan.data.framing import Framing
 from anomaly_gan.data.tensor import DepthScale
-from anomaly_gan.models.dcgan import NetConfig
-from anomaly_gan.models.segmenter import SegmenterConfig
+from anomaly_gan.models.config import NetConfig, SegmenterConfig
 
 FORMAT = "anomaly-gan-bundle"
 FORMAT_VERSION = 2
@@ -143,3 +144,32 @@ class BundleMeta:
             default_mode=d.get("default_mode", DEFAULT_MODE),
             package_version=d.get("package_version", "unknown"),
         )
+
+
+class BundleError(ValueError):
+    """A model bundle that cannot be used; the message says which file and why."""
+
+
+def read_meta(folder: Path) -> BundleMeta:
+    """model.json alone (no networks): checked format version, typed."""
+    meta_path = Path(folder) / "model.json"
+    if not meta_path.is_file():
+        raise BundleError(f"{folder}: not a model bundle (no model.json)")
+    try:
+        raw = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"{meta_path}: unreadable ({e})") from None
+    if not isinstance(raw, dict):
+        raise BundleError(f"{meta_path}: not a bundle description (expected a JSON object)")
+    if raw.get("format") != FORMAT or raw.get("format_version") not in READABLE_VERSIONS:
+        raise BundleError(f"{meta_path}: bundle format {raw.get('format')!r} version "
+                          f"{raw.get('format_version')!r}; this anomaly-gan reads {FORMAT!r} "
+                          f"versions {', '.join(map(str, READABLE_VERSIONS))} (retrain, or use the matching "
+                          "anomaly-gan)")
+    channels = raw.get("network", {}).get("channels")
+    if channels != 4:
+        raise BundleError(f"{meta_path}: network has {channels} channels; anomaly-gan scores 4 (RGB-D)")
+    try:
+        return BundleMeta.from_dict(raw)
+    except (KeyError, TypeError, ValueError) as e:
+        raise BundleError(f"{meta_path}: malformed model.json ({type(e).__name__}: {e})") from None

@@ -7,7 +7,6 @@ version and turns every way a bundle can be broken into one BundleError line nam
 from __future__ import annotations
 
 import io
-import json
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,15 +15,12 @@ from pathlib import Path
 import torch
 
 from anomaly_gan.bundle.calibration import Calibration
-from anomaly_gan.bundle.meta import FORMAT, READABLE_VERSIONS, BundleMeta
+from anomaly_gan.bundle.meta import BundleError, BundleMeta, read_meta
 from anomaly_gan.fsutil import atomic_write_bytes, atomic_write_json
-from anomaly_gan.models.dcgan import Generator, NetConfig
+from anomaly_gan.models.config import NetConfig
+from anomaly_gan.models.dcgan import Generator
 
 NETWORKS = ("generator", "critic", "encoder")
-
-
-class BundleError(ValueError):
-    """A model bundle that cannot be used; the message says which file and why."""
 
 
 @contextmanager
@@ -88,31 +84,6 @@ def export_networks(folder: Path, networks: dict[str, torch.nn.Module], net: Net
 
 def write_meta(folder: Path, meta: BundleMeta) -> None:
     atomic_write_json(folder / "model.json", meta.to_dict())
-
-
-def read_meta(folder: Path) -> BundleMeta:
-    """model.json alone (no networks): checked format version, typed."""
-    meta_path = Path(folder) / "model.json"
-    if not meta_path.is_file():
-        raise BundleError(f"{folder}: not a model bundle (no model.json)")
-    try:
-        raw = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BundleError(f"{meta_path}: unreadable ({e})") from None
-    if not isinstance(raw, dict):
-        raise BundleError(f"{meta_path}: not a bundle description (expected a JSON object)")
-    if raw.get("format") != FORMAT or raw.get("format_version") not in READABLE_VERSIONS:
-        raise BundleError(f"{meta_path}: bundle format {raw.get('format')!r} version "
-                          f"{raw.get('format_version')!r}; this anomaly-gan reads {FORMAT!r} "
-                          f"versions {', '.join(map(str, READABLE_VERSIONS))} (retrain, or use the matching "
-                          "anomaly-gan)")
-    channels = raw.get("network", {}).get("channels")
-    if channels != 4:
-        raise BundleError(f"{meta_path}: network has {channels} channels; anomaly-gan scores 4 (RGB-D)")
-    try:
-        return BundleMeta.from_dict(raw)
-    except (KeyError, TypeError, ValueError) as e:
-        raise BundleError(f"{meta_path}: malformed model.json ({type(e).__name__}: {e})") from None
 
 
 def load_bundle(folder: Path, device: torch.device | str = "cpu") -> Bundle:

@@ -6,15 +6,13 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import torch
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from anomaly_gan.bundle.meta import DEFAULT_MODE, MODES
-from anomaly_gan.bundle.store import BundleError, load_bundle
+from anomaly_gan.bundle.meta import DEFAULT_MODE, MODES, BundleError, read_meta
 from anomaly_gan.cli.app import (
     caution_if_undertrained,
     command,
@@ -28,12 +26,12 @@ from anomaly_gan.cli.app import (
 )
 from anomaly_gan.data.layouts import ScanRef, find_scans
 from anomaly_gan.data.scan import ScanError
-from anomaly_gan.detect.detector import DetectOptions, Detector
-from anomaly_gan.detect.pipeline import detect as run_detect
-from anomaly_gan.detect.pipeline import models_used
-from anomaly_gan.device import resolve_device
-from anomaly_gan.report.html import render_report
 from anomaly_gan.report.records import Results, write_results
+
+if TYPE_CHECKING:  # torch and the networks load only after paths and bundles were checked
+    import torch
+
+    from anomaly_gan.detect.detector import DetectOptions, Detector
 
 MODELS = Path("models")
 
@@ -54,6 +52,9 @@ def load_detectors(paths: list[Path], options: DetectOptions, device: torch.devi
                    skip_broken: bool) -> list[Detector]:
     """One detector per bundle. Bundles found under --models that cannot be used are skipped with a
     warning (one broken folder must not stop a plant's inspection); a --model given by name is not."""
+    from anomaly_gan.bundle.store import load_bundle
+    from anomaly_gan.detect.detector import Detector
+
     detectors = []
     for path in paths:
         try:
@@ -116,12 +117,6 @@ def detect(
     """Score scans against trained bundles, flag anomalies, draw where they are, write a report."""
     if threshold is not None and far is not None:
         raise fail("give --threshold or --far, not both")
-    try:
-        torch_device = resolve_device(device)
-        detectors = load_detectors(bundle_paths(model, models), DetectOptions(mode, batch_size, threshold, far),
-                                   torch_device, skip_broken=model is None)
-    except (BundleError, ValueError) as e:
-        raise fail(str(e)) from None
     refs, problems = [], []
     for path in paths:
         try:
@@ -135,6 +130,22 @@ def detect(
         for line in problems[:-1]:
             warn(line)
         raise fail(problems[-1] if problems else "no scans given")
+    try:
+        bundles = bundle_paths(model, models)
+        if model is not None:
+            read_meta(model)  # a wrong --model is said before torch loads
+        from anomaly_gan.detect.detector import DetectOptions
+        from anomaly_gan.device import resolve_device
+
+        torch_device = resolve_device(device)
+        detectors = load_detectors(bundles, DetectOptions(mode, batch_size, threshold, far), torch_device,
+                                   skip_broken=model is None)
+    except (BundleError, ValueError) as e:
+        raise fail(str(e)) from None
+    from anomaly_gan.detect.pipeline import detect as run_detect
+    from anomaly_gan.detect.pipeline import models_used
+    from anomaly_gan.report.html import render_report
+
     folder = output_dir(out or run_folder(Path("reports/detect")), force)
     results = Results(models_used(detectors), detectors[0].mode, unreadable=problems)
     report_console = errors if json_out else console

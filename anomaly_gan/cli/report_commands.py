@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from anomaly_gan.bundle.meta import DEFAULT_MODE, MODES
-from anomaly_gan.bundle.store import BundleError, load_bundle
+from anomaly_gan.bundle.meta import DEFAULT_MODE, MODES, BundleError, read_meta
+from anomaly_gan.bundle.provenance import training_overlap
 from anomaly_gan.cli.app import (
     caution,
     caution_if_undertrained,
@@ -21,14 +21,13 @@ from anomaly_gan.cli.app import (
     run_folder,
     warn,
 )
+from anomaly_gan.data.labelled import labelled_refs
 from anomaly_gan.data.scan import ScanError
 from anomaly_gan.deps import open3d
-from anomaly_gan.detect.detector import DetectOptions, Detector
-from anomaly_gan.detect.evaluate import evaluate as run_evaluate
-from anomaly_gan.detect.evaluate import labelled_refs, training_overlap
-from anomaly_gan.device import resolve_device
-from anomaly_gan.report.html import render_report
 from anomaly_gan.report.records import ResultsError
+
+if TYPE_CHECKING:  # torch and the networks load only after paths and the bundle were checked
+    from anomaly_gan.detect.detector import Detector
 
 CLOUD_SUFFIXES = (".ply", ".pcd")
 MODE_HELP = f"{' | '.join(MODES)}; default: the bundle's ({DEFAULT_MODE})."
@@ -36,6 +35,10 @@ MODE_HELP = f"{' | '.join(MODES)}; default: the bundle's ({DEFAULT_MODE})."
 
 def _detector(model: Path, mode: str | None, device: str, far: float | None = None) -> Detector:
     try:
+        from anomaly_gan.bundle.store import load_bundle
+        from anomaly_gan.detect.detector import DetectOptions, Detector
+        from anomaly_gan.device import resolve_device
+
         torch_device = resolve_device(device)
         detector = Detector(load_bundle(model, torch_device), DetectOptions(mode, far=far), torch_device)
     except (BundleError, ValueError) as e:
@@ -62,12 +65,15 @@ def evaluate(
     force: Annotated[bool, typer.Option(help="Write into an existing non-empty --out.")] = False,
 ) -> None:
     """Measure a bundle on labelled scans: ROC/AUROC, PR/AP, F1, thresholds, pixel AUROC, AU-PRO."""
-    detector = _detector(model, mode, device, far)
     try:
         refs = labelled_refs(root, normal, anomalous or [], normal_class)
-    except ScanError as e:
+        overlap = training_overlap(refs, read_meta(model))
+    except (ScanError, BundleError) as e:
         raise fail(str(e)) from None
-    overlap = training_overlap(refs, detector.bundle.meta)
+    detector = _detector(model, mode, device, far)
+    from anomaly_gan.detect.evaluate import evaluate as run_evaluate
+    from anomaly_gan.report.html import render_report
+
     if overlap:
         caution(f"{overlap} of the normal scans are this bundle's own training scans; its figures on them are "
              "optimistic (evaluate on held-out scans)")
@@ -102,6 +108,8 @@ def report(results: Annotated[Path, typer.Argument(help="A detect or evaluate ou
     """Re-render report.html from a results folder's results.json (and metrics.json)."""
     if not (results / "results.json").is_file():
         raise fail(f"{results}: no results.json (run detect or evaluate first)")
+    from anomaly_gan.report.html import render_report
+
     try:
         console.print(f"report: {render_report(results)}")
     except ResultsError as e:

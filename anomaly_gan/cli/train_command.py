@@ -9,14 +9,11 @@ import typer
 
 from anomaly_gan.cli.app import caution_if_undertrained, command, console, fail, progress_display, warn
 from anomaly_gan.train.config import TrainConfig
-from anomaly_gan.train.data import TrainingError
-from anomaly_gan.train.objectives import OBJECTIVES
-from anomaly_gan.train.run import TrainingInterrupted
-from anomaly_gan.train.run import train as run_training
+from anomaly_gan.train.steps import DEFAULT_STEPS
 
 DEFAULTS = TrainConfig(name="")
 STEPS_HELP = "Generator updates (default: " + ", ".join(
-    f"{o.default_steps} for {name}" for name, o in OBJECTIVES.items()) + ")."
+    f"{steps} for {name}" for name, steps in DEFAULT_STEPS.items()) + ")."
 
 
 class _Progress:
@@ -46,7 +43,7 @@ def train(
     shape: Annotated[str, typer.Option(help="Class name (sphere, cylinder, rectangle or your own).")],
     data: Annotated[Path | None, typer.Option(help="Class root (ROOT/<shape>/...) or class folder, any "
                                                  "layout. Default: built-in synthetic scans.")] = None,
-    objective: Annotated[str, typer.Option(help=f"One of {', '.join(OBJECTIVES)}.")] = DEFAULTS.objective,
+    objective: Annotated[str, typer.Option(help=f"One of {', '.join(DEFAULT_STEPS)}.")] = DEFAULTS.objective,
     wgan: Annotated[bool, typer.Option("--wgan", help="Same as --objective wgan-gp.")] = False,
     steps: Annotated[int | None, typer.Option(min=1, help=STEPS_HELP)] = None,
     encoder_steps: Annotated[int, typer.Option(min=1, help="Encoder (izi_f) updates.")] = DEFAULTS.encoder_steps,
@@ -69,6 +66,12 @@ def train(
                          steps=steps, batch_size=batch_size, width=width, augment=augment, ema=ema,
                          encoder_steps=encoder_steps, head=head, head_steps=head_steps, far=far, seed=seed,
                          device=device)
+    if data is not None and not data.exists():
+        raise fail(f"{data}: no such file or folder")
+    from anomaly_gan.train.data import TrainingError  # torch loads here, after the cheap checks
+    from anomaly_gan.train.run import TrainingInterrupted
+    from anomaly_gan.train.run import train as run_training
+
     try:
         with progress_display() as progress:
             bundle = run_training(config, _Progress(progress), resume=resume, force=force)

@@ -7,50 +7,21 @@ metrics and figures. Maps and masks stay in memory (nothing is read back from di
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from anomaly_gan.bundle.meta import BundleMeta
 from anomaly_gan.data.framing import object_region
-from anomaly_gan.data.layouts import ScanRef, find_classes, find_scans
-from anomaly_gan.data.scan import Scan, ScanError
+from anomaly_gan.data.labelled import NORMAL
+from anomaly_gan.data.layouts import ScanRef
+from anomaly_gan.data.scan import Scan
 from anomaly_gan.detect.detector import Detector, ScanScores
 from anomaly_gan.detect.pipeline import detect
 from anomaly_gan.fsutil import atomic_write_bytes, atomic_write_json
 from anomaly_gan.report import plots
 from anomaly_gan.report.metrics import au_pro, auroc_by_label, image_metrics, pixel_auroc
 from anomaly_gan.report.records import Results
-
-NORMAL = "good"
-
-
-def labelled_refs(root: Path | None, normal: Path | None, anomalous: list[Path],
-                  normal_class: str | None) -> list[ScanRef]:
-    """Scans with label 'good' (normal) or a defect/class name (anomalous)."""
-    if root is not None and normal_class is not None:
-        classes = find_classes(root)
-        if normal_class not in classes:
-            raise ScanError(f"{root}: no class {normal_class!r} (found {', '.join(classes)})")
-        refs = []
-        for name, folder in classes.items():
-            label = NORMAL if name == normal_class else name
-            refs += [replace(r, label=label) for r in find_scans(folder).refs]
-        return refs
-    if root is not None:
-        refs = find_scans(root).refs
-        if not any(r.label != NORMAL for r in refs):
-            raise ScanError(f"{root}: no anomalous scans (expected test/<defect>/ folders beside test/good/, "
-                            "or use --normal-class with a class root)")
-        return refs
-    if normal is None or not anomalous:
-        raise ScanError("give ROOT, or --normal DIR with at least one --anomalous DIR")
-    refs = [replace(r, label=NORMAL) for r in find_scans(normal).refs]
-    for folder in anomalous:
-        refs += [r if r.label != NORMAL else replace(r, label=folder.name) for r in find_scans(folder).refs]
-    return refs
 
 
 class _PixelTruth:
@@ -72,21 +43,6 @@ class _PixelTruth:
             self.masks.append(mask)
             self.maps.append(scored.scan_maps(i, scan.shape)[0])
             self.objects.append(object_pixels(scan))
-
-
-def training_overlap(refs: list[ScanRef], meta: BundleMeta) -> int:
-    """How many normal scans are files the bundle trained on (same file, links followed). Checked
-    while its training folder still exists; evaluating on them makes the figures optimistic."""
-    t = meta.training
-    folder = Path(t.data)
-    if not t.train_ids or not folder.is_dir():
-        return 0
-    trained_on, ids = set(), set(t.train_ids)
-    try:
-        trained_on = {r.source.resolve() for r in find_scans(folder).refs if r.id in ids}
-    except ScanError:
-        return 0
-    return sum(r.label == NORMAL and r.source.resolve() in trained_on for r in refs)
 
 
 def object_pixels(scan: Scan) -> np.ndarray:

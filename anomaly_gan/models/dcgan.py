@@ -7,25 +7,10 @@ critic and maps a scan back to z, so detection can start its latent search where
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class NetConfig:
-    """Everything needed to rebuild the networks; stored in model.json."""
-
-    latent: int = 100
-    channels: int = 4
-    width: int = 32  # base feature count; layers use width x 1, 2, 4, 8
-    image_size: int = 64
-    critic_norm: str = "batch"  # batch | layer | none
-    spectral_norm: bool = False
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from anomaly_gan.models.config import NetConfig
 
 
 def _norm(kind: str, channels: int, size: int) -> nn.Module:

@@ -9,21 +9,14 @@ defect logit per pixel.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
+
+from anomaly_gan.models.config import SegmenterConfig
 
 PRIOR_LOGIT = -4.0  # start predicting "no defect" (p = 0.018): the loss then works on defects, not background
 
 
-@dataclass(frozen=True)
-class SegmenterConfig:
-    channels: int = 4  # of the scan; the head sees three times as many
-    widths: tuple[int, ...] = (8, 16, 32, 64)  # per resolution, full size down (90 MFLOP per 64x64 scan)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:

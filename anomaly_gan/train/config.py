@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from anomaly_gan.bundle.meta import InvertSettings
 from anomaly_gan.data.framing import Framing
 from anomaly_gan.data.simulate import KINDS
-from anomaly_gan.models.dcgan import NetConfig
-from anomaly_gan.models.segmenter import SegmenterConfig
-from anomaly_gan.train.objectives import OBJECTIVES, Objective, ObjectiveSettings
+from anomaly_gan.models.config import NetConfig, SegmenterConfig
+from anomaly_gan.train.steps import DEFAULT_STEPS
+
+if TYPE_CHECKING:  # the objectives need torch; the CLI reads these defaults before loading it
+    from anomaly_gan.train.objectives import Objective, ObjectiveSettings
 
 
 @dataclass(frozen=True)
@@ -52,13 +55,15 @@ class TrainConfig:
     invert: InvertSettings = field(default_factory=InvertSettings)  # its kappa also weights encoder training
 
     def build_objective(self) -> Objective:
+        from anomaly_gan.train.objectives import OBJECTIVES
+
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}; choose from {', '.join(OBJECTIVES)}")
         return OBJECTIVES[self.objective](self.objective_settings)
 
     @property
     def total_steps(self) -> int:
-        return self.steps or OBJECTIVES[self.objective].default_steps
+        return self.steps or DEFAULT_STEPS[self.objective]
 
     @property
     def bundle_dir(self) -> Path:

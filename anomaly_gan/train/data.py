@@ -16,7 +16,7 @@ from anomaly_gan.data.simulate import simulate
 from anomaly_gan.data.synth import SHAPES
 from anomaly_gan.data.synth_sets import synthesise
 from anomaly_gan.data.tensor import DepthScale, framed_arrays
-from anomaly_gan.models.dcgan import NetConfig
+from anomaly_gan.models.config import NetConfig
 from anomaly_gan.train.config import TrainConfig
 
 SYNTHETIC_ROOT = Path("data/synthetic")

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from anomaly_gan.train.steps import DEFAULT_STEPS
+
 CriticFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 Stats = dict[str, float]
 
@@ -40,8 +42,7 @@ class ObjectiveSettings:
 class Objective:
     name = ""
     critic_norm = "batch"
-    # Generator updates that fit the 15-minute CPU budget for 375 scans (benchmarks/detect_kinect.py).
-    default_steps = 1500
+    default_steps = 0  # each objective's own, from train.steps
     DEFAULTS = ObjectiveSettings(2e-4, 2e-4)
 
     def __init__(self, settings: ObjectiveSettings | None = None) -> None:
@@ -83,6 +84,7 @@ class GAN(Objective):
     """Non-saturating GAN (binary cross-entropy on logits), one-sided label smoothing 0.9."""
 
     name = "gan"
+    default_steps = DEFAULT_STEPS[name]
     DEFAULTS = ObjectiveSettings(2e-4, 2e-4, smooth=0.9)
 
     def critic_loss(self, critic, real, fake):
@@ -105,6 +107,7 @@ class LSGAN(Objective):
     """Least-squares GAN: real target 1, fake target -1, the generator aims at 1."""
 
     name = "lsgan"
+    default_steps = DEFAULT_STEPS[name]
 
     def critic_loss(self, critic, real, fake):
         # update D: minimise (D(x) - 1)^2 + (D(G(z)) + 1)^2
@@ -137,7 +140,7 @@ class WGANClip(Objective):
 
     name = "wgan-clip"
     critic_norm = "none"
-    default_steps = 700
+    default_steps = DEFAULT_STEPS[name]
     DEFAULTS = ObjectiveSettings(5e-5, 5e-5, optimiser="rmsprop", n_critic=5, clip=0.01)
 
     def critic_loss(self, critic, real, fake):
@@ -164,7 +167,7 @@ class WGANGP(Objective):
 
     name = "wgan-gp"
     critic_norm = "layer"
-    default_steps = 600  # each step is 5 critic steps with a double backward: about 1 s on 2 cores
+    default_steps = DEFAULT_STEPS[name]
     DEFAULTS = ObjectiveSettings(1e-4, 3e-4, betas=(0.0, 0.9), n_critic=5, gp_weight=10.0, gp_samples=16)
 
     def critic_loss(self, critic, real, fake):

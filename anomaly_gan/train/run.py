@@ -18,13 +18,14 @@ from anomaly_gan.bundle.store import Bundle, export_networks, load_bundle, write
 from anomaly_gan.detect.calibrate import calibrate
 from anomaly_gan.detect.scorer import Networks, Scorer
 from anomaly_gan.device import resolve_device
-from anomaly_gan.models.dcgan import NetConfig
+from anomaly_gan.models.config import NetConfig
 from anomaly_gan.models.segmenter import Segmenter
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import TrainingData, TrainingError, class_folder, load_training_data
 from anomaly_gan.train.head import build_head, train_head
 from anomaly_gan.train.monitor import TrainLog, save_gif, save_interpolation, save_plots, save_samples
-from anomaly_gan.train.objectives import OBJECTIVES, Objective
+from anomaly_gan.train.objectives import Objective
+from anomaly_gan.train.steps import DEFAULT_STEPS
 from anomaly_gan.train.stopping import StopNow, stop_at_step_boundary
 from anomaly_gan.train.trainer import (
     CHECKPOINT,
@@ -202,7 +203,7 @@ def _meta(config: TrainConfig, net: NetConfig, data: TrainingData, state: TrainS
         mean_good_score=float(np.mean(calibration[DEFAULT_MODE].good_scores)), config=config.to_dict(),
         finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         head_seconds=round(stages.get("head", 0.0), 1), train_ids=data.train_ids,
-        default_steps=OBJECTIVES[config.objective].default_steps,
+        default_steps=DEFAULT_STEPS[config.objective],
         stages={k: round(v, 2) for k, v in stages.items()})
     return BundleMeta(name=config.name, objective=config.objective, network=net, depth=data.scale,
                       invert=config.invert, calibration=calibration, training=training, framing=config.framing,

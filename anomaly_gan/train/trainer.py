@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from anomaly_gan.fsutil import atomic_write_bytes
-from anomaly_gan.models.dcgan import Critic, Encoder, Generator, NetConfig, init_weights
+from anomaly_gan.models.config import NetConfig
+from anomaly_gan.models.dcgan import Critic, Encoder, Generator, init_weights
 from anomaly_gan.train.augment import diff_augment
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.objectives import CriticFn, Objective
