@@ -410,3 +410,15 @@ def test_report_from_a_damaged_results_folder(tiny_bundle: Path, tmp_path: Path,
                   str(tmp_path / "o")).exit_code == 0
     (tmp_path / "o" / name).write_bytes(content)
     assert_one_line_failure(runner.invoke(app, ["report", str(tmp_path / "o")]), 2, name, "not a")
+
+
+def test_a_jpeg_libjpeg_calls_corrupt_is_named_with_libjpegs_words(tmp_path: Path) -> None:
+    ok, buf = cv2.imencode(".jpg", (np.random.default_rng(0).random((128, 128, 3)) * 255).astype(np.uint8))
+    data = bytearray(buf.tobytes())
+    data[1500:1900] = bytes([0xFF, 0xD0]) * 200  # restart markers in the middle of the picture data
+    folder = good_folder(tmp_path)
+    (folder / "RGB_Final" / "00001.png").unlink()
+    (folder / "RGB_Final" / "00001.jpg").write_bytes(bytes(data))
+    result = runner.invoke(app, ["info", str(folder)])
+    assert "00001.jpg: damaged JPEG (libjpeg: Corrupt JPEG data" in " ".join(result.output.split())
+    assert "Traceback" not in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import cv2
@@ -12,7 +13,8 @@ from anomaly_gan.data.camera import Intrinsics, fit_intrinsics, project_points
 from anomaly_gan.data.scan import ScanError
 from anomaly_gan.deps import MissingDependency, native_output, open3d
 
-# We report bad files ourselves; libjpeg/libpng chatter on stderr would only confuse users.
+# We report bad files ourselves: OpenCV's own log lines would only confuse users. libjpeg's
+# "Corrupt JPEG data" lines bypass that log; _decode captures them and names the file.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
@@ -35,7 +37,12 @@ def _decode(path: Path) -> np.ndarray:
         raise ScanError(f"{path}: truncated JPEG (no end-of-image marker)")
     if suffix == ".png" and b"IEND" not in data[-32:]:
         raise ScanError(f"{path}: truncated PNG (no IEND chunk)")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    jpeg = suffix in (".jpg", ".jpeg")
+    with native_output() if jpeg else nullcontext([]) as said:  # libjpeg reports corrupt data on stderr
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    corrupt = [line for line in said if line.startswith("Corrupt JPEG data")]
+    if corrupt:
+        raise ScanError(f"{path}: damaged JPEG (libjpeg: {corrupt[0]})")
     if image is None or image.size == 0:
         raise ScanError(f"{path}: not a readable image")
     return image
