@@ -336,8 +336,8 @@ def test_signal_mid_step_stops_at_the_boundary_and_resumes_exactly(tmp_path: Pat
 
     def augment_then_signal(x):  # runs inside a GAN step: the signal lands mid-step
         calls.append(1)
-        if len(calls) == 17:
-            os.kill(os.getpid(), signal.SIGINT)
+        if len(calls) == 17:  # SIGTERM: background jobs (CI) ignore SIGINT, and so does the run then
+            os.kill(os.getpid(), signal.SIGTERM)
         return real(x)
 
     monkeypatch.setattr(trainer, "diff_augment", augment_then_signal)
@@ -352,15 +352,28 @@ def test_signal_mid_step_stops_at_the_boundary_and_resumes_exactly(tmp_path: Pat
 
 
 def test_second_signal_stops_at_once() -> None:
+    before = signal.getsignal(signal.SIGTERM)
     with stop_at_step_boundary() as check:
         check()
         os.kill(os.getpid(), signal.SIGTERM)
         with pytest.raises(StopNow):
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.1)
         with pytest.raises(KeyboardInterrupt):
             check()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_an_ignored_signal_stays_ignored() -> None:
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup
+    try:
+        with stop_at_step_boundary() as check:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)
+            check()  # nothing pending
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 KILLED_RUN = """

@@ -34,7 +34,8 @@ def stop_at_step_boundary() -> Iterator[Callable[[], None]]:
     if threading.current_thread() is not threading.main_thread():
         yield check
         return
-    previous = {s: signal.signal(s, note) for s in SIGNALS}
+    # A signal the caller ignores stays ignored (nohup and background jobs ignore SIGINT).
+    previous = {s: signal.signal(s, note) for s in SIGNALS if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         yield check
     finally:
