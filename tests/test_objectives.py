@@ -133,3 +133,21 @@ def one_thread():
 def test_each_objective_learns_half_rings(name: str, one_thread) -> None:
     before, after = learn_half_rings(name, seed=1)
     assert after < 0.2 and after < before / 3, (before, after)
+
+
+def test_switches_reach_the_objective_and_refuse_what_does_not_apply() -> None:
+    from anomaly_gan.train.config import TrainConfig
+    from anomaly_gan.train.objective_settings import with_switches
+
+    gan = TrainConfig(name="x", objective="gan", objective_settings=with_switches(
+        "gan", lr_g=1e-4, lr_d=3e-4, d_every=2, smooth=1.0)).build_objective()
+    assert (gan.settings.lr_g, gan.settings.lr_d, gan.settings.d_every, gan.settings.smooth) == (1e-4, 3e-4, 2, 1.0)
+    assert [gan.update_critic(step) for step in range(4)] == [True, False, True, False]
+    clip = TrainConfig(name="x", objective="wgan-clip", objective_settings=with_switches(
+        "wgan-clip", n_critic=3, clip=0.02)).build_objective()
+    assert (clip.n_critic, clip.settings.clip) == (3, 0.02)
+    gp = with_switches("wgan-gp", gp_weight=5.0)
+    assert gp.gp_weight == 5.0 and gp.n_critic == 5  # the rest stays the objective's default
+    for objective, switch in (("gan", "clip"), ("wgan-gp", "smooth"), ("gan", "n_critic"), ("wgan-clip", "d_every")):
+        with pytest.raises(ValueError, match="applies to"):
+            with_switches(objective, **{switch: 1})

@@ -169,3 +169,13 @@ def test_help_fits_80_columns_without_cut_words(verb: str) -> None:
     result = runner.invoke(app, [verb, "--help"], env={"COLUMNS": "80"})
     assert result.exit_code == 0
     assert max(map(len, result.output.splitlines())) <= 80 and "…" not in result.output
+
+
+def test_cli_switches_are_recorded_in_the_bundle(tmp_path: Path) -> None:
+    write_class(tmp_path / "data")
+    result = cli_train(tmp_path, "--lr-g", "1e-4", "--lr-d", "4e-4", "--d-every", "2", "--no-smoothing")
+    assert result.exit_code == 0, result.output
+    settings = load_bundle(tmp_path / "models" / "sphere-gan").meta.training.config["objective_settings"]
+    assert (settings["lr_g"], settings["lr_d"], settings["d_every"], settings["smooth"]) == (1e-4, 4e-4, 2, 1.0)
+    result = cli_train(tmp_path, "--gp-weight", "5", "--force")
+    assert result.exit_code == 2 and "--gp-weight applies to wgan-gp, not gan" in result.output

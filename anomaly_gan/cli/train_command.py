@@ -9,11 +9,16 @@ import typer
 
 from anomaly_gan.cli.app import caution_if_undertrained, command, console, fail, progress_display, warn
 from anomaly_gan.train.config import TrainConfig
-from anomaly_gan.train.steps import DEFAULT_STEPS
+from anomaly_gan.train.objective_settings import DEFAULT_SETTINGS, DEFAULT_STEPS, SMOOTHED, with_switches
 
 DEFAULTS = TrainConfig(name="")
 STEPS_HELP = "Generator updates (default: " + ", ".join(
     f"{steps} for {name}" for name, steps in DEFAULT_STEPS.items()) + ")."
+
+
+def _defaults(field: str) -> str:
+    """'(default: 0.0002 for gan, ...)' from the objectives' own defaults."""
+    return "(default: " + ", ".join(f"{getattr(s, field):g} for {name}" for name, s in DEFAULT_SETTINGS.items()) + ")."
 
 
 class _Progress:
@@ -41,8 +46,8 @@ class _Progress:
 @command()
 def train(
     shape: Annotated[str, typer.Option(help="Class name (sphere, cylinder, rectangle or your own).")],
-    data: Annotated[Path | None, typer.Option(help="Class root (ROOT/<shape>/...) or class folder, any "
-                                                 "layout. Default: built-in synthetic scans.")] = None,
+    data: Annotated[Path | None, typer.Option(help="A class root (a folder per class) or a class "
+                                                 "folder, any layout. Default: built-in synthetic scans.")] = None,
     objective: Annotated[str, typer.Option(help=f"One of {', '.join(DEFAULT_STEPS)}.")] = DEFAULTS.objective,
     wgan: Annotated[bool, typer.Option("--wgan", help="Same as --objective wgan-gp.")] = False,
     steps: Annotated[int | None, typer.Option(min=1, help=STEPS_HELP)] = None,
@@ -56,13 +61,34 @@ def train(
     far: Annotated[float, typer.Option(min=0.0, max=0.5, help="False-alarm rate for the threshold.")] = DEFAULTS.far,
     out: Annotated[Path, typer.Option(help="Where bundles go: one subfolder per class "
                                                  "and objective, e.g. sphere-gan.")] = DEFAULTS.out,
+    lr_g: Annotated[float | None, typer.Option(min=0.0, help=f"Generator learning rate {_defaults('lr_g')}")] = None,
+    lr_d: Annotated[float | None, typer.Option(min=0.0, help="Critic learning rate; unequal rates are TTUR "
+                                                         f"{_defaults('lr_d')}")] = None,
+    d_every: Annotated[int | None, typer.Option(min=1, help="gan, lsgan: update the critic on every N-th "
+                                                       "generator step, alternating (default: 1).")] = None,
+    label_smoothing: Annotated[bool | None, typer.Option(
+        "--smoothing/--no-smoothing", help=f"gan: one-sided label smoothing, real target {SMOOTHED} "
+        "instead of 1 (default: on).", show_default=False)] = None,
+    n_critic: Annotated[int | None, typer.Option(min=1, help="WGANs: critic updates per generator update "
+                                                        "(default: 5).")] = None,
+    clip: Annotated[float | None, typer.Option(min=0.0, help="wgan-clip: critic weight clip "
+                                                        f"(default: {DEFAULT_SETTINGS['wgan-clip'].clip:g}).")] = None,
+    gp_weight: Annotated[float | None, typer.Option(min=0.0, help="wgan-gp: gradient-penalty weight (default: "
+                                                             f"{DEFAULT_SETTINGS['wgan-gp'].gp_weight:g}).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = DEFAULTS.device,
     seed: Annotated[int, typer.Option()] = DEFAULTS.seed,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
     force: Annotated[bool, typer.Option(help="Replace an existing bundle or interrupted run.")] = False,
 ) -> None:
     """Learn what good scans of one class look like; write a model bundle detect can use."""
-    config = TrainConfig(name=shape, objective="wgan-gp" if wgan else objective, data=data, out=out,
+    objective = "wgan-gp" if wgan else objective
+    smooth = None if label_smoothing is None else (SMOOTHED if label_smoothing else 1.0)
+    try:
+        settings = with_switches(objective, lr_g=lr_g, lr_d=lr_d, d_every=d_every, smooth=smooth,
+                                 n_critic=n_critic, clip=clip, gp_weight=gp_weight)
+    except ValueError as e:
+        raise fail(str(e)) from None
+    config = TrainConfig(name=shape, objective=objective, objective_settings=settings, data=data, out=out,
                          steps=steps, batch_size=batch_size, width=width, augment=augment, ema=ema,
                          encoder_steps=encoder_steps, head=head, head_steps=head_steps, far=far, seed=seed,
                          device=device)

@@ -13,10 +13,11 @@ from anomaly_gan.bundle.meta import InvertSettings
 from anomaly_gan.data.framing import Framing
 from anomaly_gan.data.simulate import KINDS
 from anomaly_gan.models.config import NetConfig, SegmenterConfig
-from anomaly_gan.train.steps import DEFAULT_STEPS
+from anomaly_gan.train.objective_settings import DEFAULT_STEPS
 
 if TYPE_CHECKING:  # the objectives need torch; the CLI reads these defaults before loading it
-    from anomaly_gan.train.objectives import Objective, ObjectiveSettings
+    from anomaly_gan.train.objective_settings import ObjectiveSettings
+    from anomaly_gan.train.objectives import Objective
 
 
 @dataclass(frozen=True)

@@ -8,42 +8,22 @@ its `DEFAULTS`; the settings actually used travel in the bundle's training confi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from anomaly_gan.train.steps import DEFAULT_STEPS
+from anomaly_gan.train.objective_settings import DEFAULT_SETTINGS, DEFAULT_STEPS, ObjectiveSettings
 
 CriticFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 Stats = dict[str, float]
 
 
-@dataclass(frozen=True)
-class ObjectiveSettings:
-    """Learning rates and the switches of the objectives (unused ones keep their neutral value)."""
-
-    lr_g: float
-    lr_d: float  # a different rate from lr_g is TTUR
-    betas: tuple[float, float] = (0.5, 0.999)  # Adam's; RMSprop has none
-    optimiser: str = "adam"  # adam | rmsprop
-    n_critic: int = 1  # critic updates per generator update
-    d_every: int = 1  # update the critic on every N-th generator step (alternating updates)
-    smooth: float = 1.0  # gan: one-sided label smoothing, the real target (1 = off)
-    clip: float = 0.0  # wgan-clip: critic weights clamped to [-clip, clip]
-    gp_weight: float = 0.0  # wgan-gp: gradient-penalty weight
-    gp_samples: int = 16  # wgan-gp: interpolates the penalty is estimated on per critic step
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 class Objective:
     name = ""
     critic_norm = "batch"
-    default_steps = 0  # each objective's own, from train.steps
-    DEFAULTS = ObjectiveSettings(2e-4, 2e-4)
+    default_steps = 0  # each objective's own length and DEFAULTS come from train.objective_settings
+    DEFAULTS: ObjectiveSettings
 
     def __init__(self, settings: ObjectiveSettings | None = None) -> None:
         self.settings = settings or self.DEFAULTS
@@ -85,7 +65,7 @@ class GAN(Objective):
 
     name = "gan"
     default_steps = DEFAULT_STEPS[name]
-    DEFAULTS = ObjectiveSettings(2e-4, 2e-4, smooth=0.9)
+    DEFAULTS = DEFAULT_SETTINGS[name]
 
     def critic_loss(self, critic, real, fake):
         # update D: maximise log D(x) + log(1 - D(G(z)))
@@ -108,6 +88,7 @@ class LSGAN(Objective):
 
     name = "lsgan"
     default_steps = DEFAULT_STEPS[name]
+    DEFAULTS = DEFAULT_SETTINGS[name]
 
     def critic_loss(self, critic, real, fake):
         # update D: minimise (D(x) - 1)^2 + (D(G(z)) + 1)^2
@@ -141,7 +122,7 @@ class WGANClip(Objective):
     name = "wgan-clip"
     critic_norm = "none"
     default_steps = DEFAULT_STEPS[name]
-    DEFAULTS = ObjectiveSettings(5e-5, 5e-5, optimiser="rmsprop", n_critic=5, clip=0.01)
+    DEFAULTS = DEFAULT_SETTINGS[name]
 
     def critic_loss(self, critic, real, fake):
         return wasserstein_critic_loss(critic, real, fake)
@@ -168,7 +149,7 @@ class WGANGP(Objective):
     name = "wgan-gp"
     critic_norm = "layer"
     default_steps = DEFAULT_STEPS[name]
-    DEFAULTS = ObjectiveSettings(1e-4, 3e-4, betas=(0.0, 0.9), n_critic=5, gp_weight=10.0, gp_samples=16)
+    DEFAULTS = DEFAULT_SETTINGS[name]
 
     def critic_loss(self, critic, real, fake):
         # update D: maximise D(x) - D(G(z)) - lambda (||grad D(x_hat)|| - 1)^2

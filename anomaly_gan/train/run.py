@@ -24,8 +24,8 @@ from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import TrainingData, TrainingError, class_folder, load_training_data
 from anomaly_gan.train.head import build_head, train_head
 from anomaly_gan.train.monitor import TrainLog, save_gif, save_interpolation, save_plots, save_samples
+from anomaly_gan.train.objective_settings import DEFAULT_STEPS
 from anomaly_gan.train.objectives import Objective
-from anomaly_gan.train.steps import DEFAULT_STEPS
 from anomaly_gan.train.stopping import StopNow, stop_at_step_boundary
 from anomaly_gan.train.trainer import (
     CHECKPOINT,

@@ -1,0 +1,58 @@
+"""Each objective's default settings and length, by name: plain values, so that `train --help`
+and TrainConfig show and check them without loading torch (the objectives themselves, in
+train.objectives, take their defaults from here). `with_switches` applies the CLI's switches."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+
+@dataclass(frozen=True)
+class ObjectiveSettings:
+    """Learning rates and the switches of the objectives (unused ones keep their neutral value)."""
+
+    lr_g: float
+    lr_d: float  # a different rate from lr_g is TTUR
+    betas: tuple[float, float] = (0.5, 0.999)  # Adam's; RMSprop has none
+    optimiser: str = "adam"  # adam | rmsprop
+    n_critic: int = 1  # critic updates per generator update
+    d_every: int = 1  # update the critic on every N-th generator step (alternating updates)
+    smooth: float = 1.0  # gan: one-sided label smoothing, the real target (1 = off)
+    clip: float = 0.0  # wgan-clip: critic weights clamped to [-clip, clip]
+    gp_weight: float = 0.0  # wgan-gp: gradient-penalty weight
+    gp_samples: int = 16  # wgan-gp: interpolates the penalty is estimated on per critic step
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Generator updates that fit the 15-minute CPU budget for 375 scans (benchmarks/detect_kinect.py).
+DEFAULT_STEPS = {
+    "gan": 1500,
+    "lsgan": 1500,
+    "wgan-clip": 700,
+    "wgan-gp": 600,  # each step is 5 critic steps with a double backward: about 1 s on 2 cores
+}
+DEFAULT_SETTINGS = {
+    "gan": ObjectiveSettings(2e-4, 2e-4, smooth=0.9),
+    "lsgan": ObjectiveSettings(2e-4, 2e-4),
+    "wgan-clip": ObjectiveSettings(5e-5, 5e-5, optimiser="rmsprop", n_critic=5, clip=0.01),
+    "wgan-gp": ObjectiveSettings(1e-4, 3e-4, betas=(0.0, 0.9), n_critic=5, gp_weight=10.0, gp_samples=16),
+}
+SMOOTHED = 0.9  # gan's real target with label smoothing on
+# Which objectives each switch means something to (learning rates apply to all).
+APPLIES = {"d_every": ("gan", "lsgan"), "smooth": ("gan",), "n_critic": ("wgan-clip", "wgan-gp"),
+           "clip": ("wgan-clip",), "gp_weight": ("wgan-gp",)}
+
+
+def with_switches(objective: str, **switches: float | int | None) -> ObjectiveSettings:
+    """The objective's defaults with the switches given (None = keep the default); ValueError for an
+    unknown objective or a switch that means nothing to it."""
+    if objective not in DEFAULT_SETTINGS:
+        raise ValueError(f"unknown objective {objective!r}; choose from {', '.join(DEFAULT_SETTINGS)}")
+    given = {k: v for k, v in switches.items() if v is not None}
+    for name in given:
+        if objective not in APPLIES.get(name, (objective,)):
+            flag = "--smoothing" if name == "smooth" else "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} applies to {' and '.join(APPLIES[name])}, not {objective}")
+    return replace(DEFAULT_SETTINGS[objective], **given)
