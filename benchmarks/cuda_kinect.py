@@ -23,7 +23,6 @@ import torch
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.detect.detector import DetectOptions, Detector
-from anomaly_gan.fsutil import atomic_write_text
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import load_training_data
 from anomaly_gan.train.objectives import OBJECTIVES
@@ -32,6 +31,7 @@ from benchmarks.kinect import (
     CLASSES,
     KINECT,
     PUBLISHED,
+    Report,
     auroc,
     block_split,
     machine,
@@ -42,18 +42,6 @@ from benchmarks.train_kinect import probe
 
 ROOT = Path(__file__).resolve().parents[1]
 CUDA, CPU = torch.device("cuda"), torch.device("cpu")
-
-
-class Report:
-    """Lines printed as they come and rewritten to the report file each time (survives a stop)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.lines = path, []
-
-    def add(self, *lines: str) -> None:
-        print("\n".join(lines), flush=True)
-        self.lines += lines
-        atomic_write_text(self.path, "\n".join(self.lines) + "\n")
 
 
 def rate_and_scores(bundle: Path, mode: str, batch: int, device: torch.device, timed: list,

@@ -23,10 +23,9 @@ from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.defects import DEFECTS
 from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.detect.detector import DetectOptions, Detector
-from anomaly_gan.fsutil import atomic_write_text
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.run import retrain_head
-from benchmarks.kinect import KINECT, auroc, block_split, injected_copies, machine, train_bundle
+from benchmarks.kinect import KINECT, Report, auroc, block_split, injected_copies, machine, train_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 VALIDATION_SEED = 11  # the test table injects with seed 1
@@ -51,12 +50,12 @@ def main() -> None:
     bad = injected_copies(good, seed=VALIDATION_SEED, copies=3)
     kinds = np.array([s.label for s in bad])
     config = TrainConfig(name=args.shape, objective=args.objective, data=roots["train"])
-    lines = [f"# Head variants: {folder.name}, validation blocks\n",
-             f"Machine: {machine()}. Fast mode. {len(good)} held-out good validation scans and {len(bad)} "
-             f"injected copies (evaluation defects, seed {VALIDATION_SEED}). Image AUROC.\n",
-             "| head steps | head minutes | score | head component | top-4 | top-64 | map max | "
-             + " | ".join(DEFECTS) + " |", "|---" * (7 + len(DEFECTS)) + "|"]
-    print("\n".join(lines), flush=True)
+    report = Report(ROOT / "reports" / "kinect" / f"head_variants_{folder.name}.md")
+    report.add(f"# Head variants: {folder.name}, validation blocks\n",
+               f"Machine: {machine()}. Fast mode. {len(good)} held-out good validation scans and {len(bad)} "
+               f"injected copies (evaluation defects, seed {VALIDATION_SEED}). Image AUROC.\n",
+               "| head steps | head minutes | score | head component | top-4 | top-64 | map max | "
+               + " | ".join(DEFECTS) + " |", "|---" * (7 + len(DEFECTS)) + "|")
     for steps in args.steps:
         started = time.perf_counter()
         if steps == bundle.meta.training.config["head_steps"]:
@@ -72,9 +71,7 @@ def main() -> None:
                  auroc(top_mean(gm, 1), top_mean(bm, 1))]
         cells += [auroc(g.scores, b.scores[kinds == k]) for k in DEFECTS]
         row = f"| {steps} | {minutes:.1f} | " + " | ".join(f"{c:.3f}" for c in cells) + " |"
-        print(row, flush=True)
-        lines.append(row)
-        atomic_write_text(ROOT / "reports" / "kinect" / f"head_variants_{folder.name}.md", "\n".join(lines) + "\n")
+        report.add(row)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,9 @@ from anomaly_gan.data.defects import DEFECTS
 from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.data.simulate import CLOSEST, kinds_without
 from anomaly_gan.detect.detector import DetectOptions, Detector
-from anomaly_gan.fsutil import atomic_write_text
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.run import retrain_head
-from benchmarks.kinect import KINECT, auroc, block_split, injected_copies, machine, train_bundle
+from benchmarks.kinect import KINECT, Report, auroc, block_split, injected_copies, machine, train_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models" / "kinect-split"
@@ -41,13 +40,13 @@ def main() -> None:
     bundle = load_bundle(folder)
     normal = [s for _, s in iter_scans(find_scans(roots["test"] / args.shape).refs)]
     config = TrainConfig(name=args.shape, objective=args.objective, data=roots["train"])
-    lines = [f"# Leave-one-kind-out: {folder.name}, Kinect test blocks\n",
-             f"Machine: {machine()}. Fast mode. Each row: a head trained without the simulated kinds named, "
-             f"scored on the {len(normal)} good test scans and 3 injected copies of each with the held-out "
-             "kind alone; image AUROC; TPR at the recalibrated 1% false-alarm threshold.\n",
-             "| held-out kind | simulated kinds left out | AUROC, head without them | TPR | "
-             "AUROC, bundle's head (all kinds) | head minutes |", "|---|---|---|---|---|---|"]
-    print("\n".join(lines), flush=True)
+    report = Report(ROOT / "reports" / "kinect" / "heldout_kinds.md")
+    report.add(f"# Leave-one-kind-out: {folder.name}, Kinect test blocks\n",
+               f"Machine: {machine()}. Fast mode. Each row: a head trained without the simulated kinds named, "
+               f"scored on the {len(normal)} good test scans and 3 injected copies of each with the held-out "
+               "kind alone; image AUROC; TPR at the recalibrated 1% false-alarm threshold.\n",
+               "| held-out kind | simulated kinds left out | AUROC, head without them | TPR | "
+               "AUROC, bundle's head (all kinds) | head minutes |", "|---|---|---|---|---|---|")
     reference = Detector(bundle, DetectOptions("fast"), torch.device("cpu"))
     good_reference = reference.score(normal).scores
     for kind in DEFECTS:
@@ -60,9 +59,7 @@ def main() -> None:
         row = (f"| {kind} | {', '.join(CLOSEST[kind])} | {auroc(good.scores, bad.scores):.3f} | "
                f"{bad.anomalous.mean():.2f} | {auroc(good_reference, reference.score(injected).scores):.3f} | "
                f"{minutes:.1f} |")
-        print(row, flush=True)
-        lines.append(row)
-        atomic_write_text(ROOT / "reports" / "kinect" / "heldout_kinds.md", "\n".join(lines) + "\n")
+        report.add(row)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from anomaly_gan.data.defects import DEFECTS, inject
 from anomaly_gan.data.layouts import ScanRef, find_scans, iter_scans
 from anomaly_gan.data.scan import Scan, ScanError
 from anomaly_gan.detect.detector import Detector, ScanScores
+from anomaly_gan.fsutil import atomic_write_text
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.run import train
 
@@ -45,6 +46,18 @@ def block_split(root: Path, scratch: Path, block: int = 25, test_every: int = 4)
                 link.unlink(missing_ok=True)  # a link left by an earlier split may point elsewhere
                 link.symlink_to(src)
     return {"train": scratch / "train", "test": scratch / "test"}
+
+
+class Report:
+    """Lines printed as they come and rewritten to the report file each time (survives a stop)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.lines = path, []
+
+    def add(self, *lines: str) -> None:
+        print("\n".join(lines), flush=True)
+        self.lines += lines
+        atomic_write_text(self.path, "\n".join(self.lines) + "\n")
 
 
 def train_bundle(name: str, objective: str, data: Path, out: Path, **overrides) -> tuple[Path, float]:

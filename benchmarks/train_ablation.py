@@ -20,10 +20,10 @@ from anomaly_gan.bundle.meta import read_meta
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.detect.detector import DetectOptions, Detector
-from anomaly_gan.fsutil import atomic_write_text
 from benchmarks.kinect import (
     CLASSES,
     KINECT,
+    Report,
     auroc,
     block_split,
     injected_copies,
@@ -56,14 +56,14 @@ def main() -> None:
     train_root = block_split(KINECT, Path("/tmp/anomaly-gan-kinect-split"))["train"]
     scans = {c: [s for _, s in iter_scans(find_scans(train_root / c).refs)] for c in CLASSES}
     others = [s for c in CLASSES if c != args.shape for s in scans[c][::OTHER_EVERY]]
-    lines = [f"# Small-data aids: {args.shape} {args.objective}, Kinect training blocks\n",
-             f"Machine: {machine()}. Each row is a full default-length training run with one change. Good: "
-             f"the bundle's validation blocks; cross-class: every {OTHER_EVERY}rd training scan of the other "
-             "classes; injected: two fresh defect-injected copies of each validation scan. No test-block scan "
-             "is used.\n",
-             "| variant | train min | fast cross-class | fast injected | refine cross-class | refine injected |",
-             "|---|---|---|---|---|---|"]
-    print("\n".join(lines), flush=True)
+    report = Report(ROOT / "reports" / "kinect" / "train_ablation.md")
+    report.add(f"# Small-data aids: {args.shape} {args.objective}, Kinect training blocks\n",
+               f"Machine: {machine()}. Each row is a full default-length training run with one change. Good: "
+               f"the bundle's validation blocks; cross-class: every {OTHER_EVERY}rd training scan of the other "
+               "classes; injected: two fresh defect-injected copies of each validation scan. No test-block scan "
+               "is used.\n",
+               "| variant | train min | fast cross-class | fast injected | refine cross-class | refine injected |",
+               "|---|---|---|---|---|---|")
     for variant, overrides in VARIANTS.items():
         bundle, minutes = train_bundle(args.shape, args.objective, train_root, folder_for(variant), **overrides)
         validation_ids = set(read_meta(bundle).training.validation_ids)
@@ -75,9 +75,7 @@ def main() -> None:
             normal = detector.score(good).scores
             cells += [f"{auroc(normal, detector.score(some).scores):.3f}" for some in (others, injected)]
         row = f"| {variant} | {minutes:.1f} | " + " | ".join(cells) + " |"
-        print(row, flush=True)
-        lines.append(row)
-        atomic_write_text(ROOT / "reports" / "kinect" / "train_ablation.md", "\n".join(lines) + "\n")
+        report.add(row)
 
 
 if __name__ == "__main__":

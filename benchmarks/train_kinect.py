@@ -19,12 +19,11 @@ from pathlib import Path
 import torch
 
 from anomaly_gan.bundle.meta import TrainingSummary, read_meta
-from anomaly_gan.fsutil import atomic_write_text
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import load_training_data
 from anomaly_gan.train.objectives import OBJECTIVES
 from anomaly_gan.train.trainer import build_state, train_encoder, train_gan
-from benchmarks.kinect import KINECT, block_split, machine
+from benchmarks.kinect import KINECT, Report, block_split, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models" / "kinect-split"
@@ -58,15 +57,15 @@ def main() -> None:
     trained = {o: recorded(args.shape, o) for o in OBJECTIVES}
     calibration = [t.calibration_seconds for t in trained.values() if t]
     calibration_min = statistics.mean(calibration) / 60 if calibration else 0.0
-    lines = [f"# Training budget: Kinect {args.shape} scans, default settings\n",
-             f"Machine: {machine()}. {data.train.shape[0]} training scans (block split, minus the "
-             f"validation blocks), batch {base.batch_size}, width {base.width}; step rates from a {args.probe}-step "
-             f"probe after {WARM_UP} warm-up steps; projected minutes = GAN steps x GAN step time + "
-             f"{base.encoder_steps} encoder steps x encoder step time + calibration "
-             f"({calibration_min:.1f} min, as recorded by the trained bundles). Budget: 15 minutes.\n",
-             "| objective | default steps | GAN steps/s | real images/s | encoder steps/s | projected min | "
-             "recorded min (full run) |", "|---|---|---|---|---|---|---|"]
-    print("\n".join(lines), flush=True)
+    report = Report(ROOT / "reports" / "kinect" / "train_benchmark.md")
+    report.add(f"# Training budget: Kinect {args.shape} scans, default settings\n",
+               f"Machine: {machine()}. {data.train.shape[0]} training scans (block split, minus the "
+               f"validation blocks), batch {base.batch_size}, width {base.width}; step rates from a {args.probe}-step "
+               f"probe after {WARM_UP} warm-up steps; projected minutes = GAN steps x GAN step time + "
+               f"{base.encoder_steps} encoder steps x encoder step time + calibration "
+               f"({calibration_min:.1f} min, as recorded by the trained bundles). Budget: 15 minutes.\n",
+               "| objective | default steps | GAN steps/s | real images/s | encoder steps/s | projected min | "
+               "recorded min (full run) |", "|---|---|---|---|---|---|---|")
     for name, objective in OBJECTIVES.items():
         config = replace(base, objective=name)
         gan_s, images, encoder_s = probe(config, data.train, args.probe)
@@ -76,9 +75,7 @@ def main() -> None:
         full_text = f"{full.minutes:.1f}" if full else "not trained"
         row = (f"| {name} | {steps} | {1 / gan_s:.2f} | {images:.0f} | {1 / encoder_s:.1f} | {projected:.1f} | "
                f"{full_text} |")
-        print(row, flush=True)
-        lines.append(row)
-    atomic_write_text(ROOT / "reports" / "kinect" / "train_benchmark.md", "\n".join(lines) + "\n")
+        report.add(row)
 
 
 if __name__ == "__main__":
