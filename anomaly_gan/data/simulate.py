@@ -14,13 +14,13 @@ import cv2
 import numpy as np
 
 from anomaly_gan.data.framing import object_region
+from anomaly_gan.data.tensor import OBJECT_LEVEL
 
 KINDS = ("tint", "texture", "relief", "hole", "line", "silhouette")
 # Leave-one-kind-out: the simulated kinds closest to each evaluation kind of data/defects.py,
 # left out of the head's training when that evaluation kind is the held-out one.
 CLOSEST = {"dent": ("relief",), "bump": ("relief",), "deformation": ("relief",), "crack": ("line",),
            "stain": ("tint",), "missing": ("hole",), "foreign": ("texture", "silhouette")}
-OBJECT_LEVEL = -0.9  # depth channel above this is measured depth
 MIN_PIXELS = 3
 
 

@@ -17,6 +17,7 @@ from anomaly_gan.data.framing import CropBox, Framing, crop, locate
 from anomaly_gan.data.scan import Scan
 
 VALID_TOP, VALID_BOTTOM, MISSING = 1.0, -0.8, -1.0
+OBJECT_LEVEL = (VALID_BOTTOM + MISSING) / 2  # depth channel above this: measured depth
 
 
 @dataclass(frozen=True)
@@ -83,5 +84,5 @@ def array_to_scan(array: np.ndarray, scale: DepthScale, scan_id: str = "generate
     d = array[3]
     t = (d - VALID_TOP) / (VALID_BOTTOM - VALID_TOP)
     depth = scale.near + t * (scale.far - scale.near)
-    missing = d < (VALID_BOTTOM + MISSING) / 2
+    missing = d < OBJECT_LEVEL
     return Scan(scan_id, rgb, np.where(missing, np.nan, depth).astype(np.float32), scale.unit)

@@ -21,7 +21,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-OBJECT_LEVEL = -0.9  # depth channel above this: measured depth (background and holes sit at -1)
+from anomaly_gan.data.tensor import OBJECT_LEVEL
+
 COMPONENTS = ("colour", "depth", "feature", "critic", "peak", "search")
 HEAD = "head"
 HEAD_TOP = 16  # pixels: about a 4x4 defect in the 64x64 object frame

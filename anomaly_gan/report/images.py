@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from anomaly_gan.data.tensor import MISSING, VALID_BOTTOM, VALID_TOP
+from anomaly_gan.data.tensor import OBJECT_LEVEL, VALID_BOTTOM, VALID_TOP
 from anomaly_gan.fsutil import atomic_imwrite
 
 
@@ -21,7 +21,7 @@ def depth_image(array: np.ndarray) -> np.ndarray:
     d = array[3]
     level = np.clip((d - VALID_BOTTOM) / (VALID_TOP - VALID_BOTTOM), 0, 1)
     bgr = cv2.applyColorMap((level * 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS)
-    bgr[d < (VALID_BOTTOM + MISSING) / 2] = 0
+    bgr[d < OBJECT_LEVEL] = 0
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
