@@ -42,7 +42,7 @@ class Calibration:
 
     def combine(self, values: dict[str, np.ndarray]) -> np.ndarray:
         """One score per scan: the weighted sum of standardised components."""
-        return np.asarray(sum(self.contributions(values).values(), 0.0), dtype=np.float64)
+        return total(self.contributions(values))
 
     def with_far(self, far: float) -> Calibration:
         return Calibration(self.mean, self.std, self.weights, self.weights_origin, self.good_scores, far,
@@ -57,6 +57,11 @@ class Calibration:
     def from_dict(cls, d: dict) -> Calibration:
         return cls(d["mean"], d["std"], d["weights"], d.get("weights_origin", ""), d["good_scores"],
                    d["far"], d["threshold"])
+
+
+def total(contributions: dict[str, np.ndarray]) -> np.ndarray:
+    """The score the contributions add up to."""
+    return np.asarray(sum(contributions.values(), 0.0), dtype=np.float64)
 
 
 def threshold_for_far(good_scores: np.ndarray, far: float) -> float:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from anomaly_gan.bundle.calibration import Calibration
+from anomaly_gan.bundle.calibration import Calibration, total
 from anomaly_gan.bundle.meta import MODES, InvertSettings
 from anomaly_gan.bundle.store import Bundle
 from anomaly_gan.data.framing import CropBox, uncrop
@@ -97,5 +97,5 @@ class Detector:
         x, boxes = self.tensor(scans)
         scored = self.scorer.score(x, self.mode, [s.id for s in scans])
         contributions = self.calibration.contributions(scored.values)
-        scores = self.calibration.combine(scored.values)
+        scores = total(contributions)
         return ScanScores(x, boxes, scored, scores, scores >= self.threshold, contributions)
