@@ -98,14 +98,13 @@ def train(config: TrainConfig, report: Report, resume: bool = False, force: bool
         load_checkpoint(folder, state)
         _check_resumable(config, state)
     state.extra["config"] = config.to_dict()
-    state.extra.setdefault("stages", {"gan": 0.0, "encoder": 0.0})
+    clock.laps = state.extra.setdefault("stages", {})  # kept in the checkpoint: times add up across resumes
     clock.lap("data")
     log = TrainLog(folder, {"gan": state.step, "encoder": state.encoder_step} if resume else None)
     train_x = data.train.to(device)
-    _train_networks(config, objective, state, train_x, log, report)
+    _train_networks(config, objective, state, train_x, log, report, clock)
     save_checkpoint(folder, state)
-    clock.laps.update(state.extra["stages"])
-    clock.lap(None)
+    clock.lap("encoder")
     try:
         head = None
         if config.head:
@@ -133,23 +132,16 @@ def train(config: TrainConfig, report: Report, resume: bool = False, force: bool
 
 
 def _train_networks(config: TrainConfig, objective: Objective, state: TrainState, train_x: torch.Tensor, log: TrainLog,
-                    report: Report) -> None:
+                    report: Report, clock: StageClock) -> None:
     """GAN then encoder from wherever `state` stands, checkpointing as it goes. Ctrl-C/SIGTERM stop
     at the next step boundary with a checkpoint; a second one stops at once, without saving."""
-    folder, stages, last = log.path.parent, state.extra["stages"], time.perf_counter()
-
-    def lap(phase: str) -> None:  # wall time, checkpoints and samples included; kept in the checkpoint
-        nonlocal last
-        now = time.perf_counter()
-        stages[phase] += now - last
-        last = now
-
+    folder = log.path.parent
     try:
         with stop_at_step_boundary() as check:
             for row in train_gan(config, objective, state, train_x):
                 log.write("gan", row)
                 report("gan", config.total_steps, row)
-                lap("gan")
+                clock.lap("gan")
                 if state.step % config.sample_every == 0 or state.step == config.total_steps:
                     save_samples(folder, state.final_generator, state.fixed_z, state.step)
                 if state.step % config.checkpoint_every == 0:
@@ -158,7 +150,7 @@ def _train_networks(config: TrainConfig, objective: Objective, state: TrainState
             for row in train_encoder(config, state, train_x):
                 log.write("encoder", row)
                 report("encoder", config.encoder_steps, row)
-                lap("encoder")
+                clock.lap("encoder")
                 if state.encoder_step % config.checkpoint_every == 0:
                     save_checkpoint(folder, state)
                 check()
@@ -177,17 +169,17 @@ def _train_networks(config: TrainConfig, objective: Objective, state: TrainState
 
 
 class StageClock:
-    """Wall seconds per training stage, in the order they ran."""
+    """Wall seconds per training stage, in the order they first ran (checkpoints and samples
+    included in the stage that wrote them)."""
 
     def __init__(self) -> None:
         self.laps: dict[str, float] = {}
         self._last = time.perf_counter()
 
-    def lap(self, stage: str | None) -> None:
-        """Charge the time since the last lap to `stage` (None: to nothing)."""
+    def lap(self, stage: str) -> None:
+        """Charge the time since the last lap to `stage`."""
         now = time.perf_counter()
-        if stage is not None:
-            self.laps[stage] = self.laps.get(stage, 0.0) + now - self._last
+        self.laps[stage] = self.laps.get(stage, 0.0) + now - self._last
         self._last = now
 
 
