@@ -9,6 +9,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -21,8 +22,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from anomaly_gan.bundle.meta import BundleError
 from anomaly_gan.deps import MissingDependency
 from anomaly_gan.fsutil import OutputExistsError, check_writable, describe_os_error, prepare_output_dir
+
+if TYPE_CHECKING:  # the networks load only when a command needs them, after its cheap checks
+    import torch
+
+    from anomaly_gan.detect.detector import DetectOptions, Detector
 
 app = typer.Typer(
     help="Find defects in RGB-D scans with a DCGAN trained on good parts only.\n\n"
@@ -88,6 +95,27 @@ def caution(message: str) -> None:
 def caution_if_undertrained(label: str, reason: str) -> None:
     if reason:
         caution(f"model {label} looks undertrained ({reason}); its verdicts are unreliable, train longer")
+
+
+def load_detectors(paths: list[Path], options: DetectOptions, device: torch.device,
+                   skip_broken: bool) -> list[Detector]:
+    """One detector per bundle. Bundles found under --models that cannot be used are skipped with a
+    warning (one broken folder must not stop a plant's inspection); a --model given by name is not."""
+    from anomaly_gan.bundle.store import load_bundle
+    from anomaly_gan.detect.detector import Detector
+
+    detectors = []
+    for path in paths:
+        try:
+            detectors.append(Detector(load_bundle(path, device), options, device))
+            caution_if_undertrained(detectors[-1].label, detectors[-1].bundle.meta.undertrained())
+        except BundleError as e:
+            if not skip_broken:
+                raise
+            warn(f"{e}; scoring with the other bundles")
+    if not detectors:
+        raise BundleError(f"{paths[0].parent}: none of its {len(paths)} bundles can be used")
+    return detectors
 
 
 class LineProgress:

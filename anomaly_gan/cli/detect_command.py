@@ -14,11 +14,11 @@ from rich.table import Table
 
 from anomaly_gan.bundle.meta import DEFAULT_MODE, MODES, BundleError, read_meta
 from anomaly_gan.cli.app import (
-    caution_if_undertrained,
     command,
     console,
     errors,
     fail,
+    load_detectors,
     output_dir,
     progress_bar,
     run_folder,
@@ -29,9 +29,7 @@ from anomaly_gan.data.scan import ScanError
 from anomaly_gan.report.records import Results, write_results
 
 if TYPE_CHECKING:  # torch and the networks load only after paths and bundles were checked
-    import torch
-
-    from anomaly_gan.detect.detector import DetectOptions, Detector
+    from anomaly_gan.detect.detector import Detector
 
 MODELS = Path("models")
 
@@ -46,27 +44,6 @@ def bundle_paths(model: Path | None, models: Path | None) -> list[Path]:
         raise fail(f"no trained model bundle in {root}/; train one first, e.g. "
                    "`anomaly-gan train --shape sphere --wgan`, or pass --model")
     return found
-
-
-def load_detectors(paths: list[Path], options: DetectOptions, device: torch.device,
-                   skip_broken: bool) -> list[Detector]:
-    """One detector per bundle. Bundles found under --models that cannot be used are skipped with a
-    warning (one broken folder must not stop a plant's inspection); a --model given by name is not."""
-    from anomaly_gan.bundle.store import load_bundle
-    from anomaly_gan.detect.detector import Detector
-
-    detectors = []
-    for path in paths:
-        try:
-            detectors.append(Detector(load_bundle(path, device), options, device))
-            caution_if_undertrained(detectors[-1].label, detectors[-1].bundle.meta.undertrained())
-        except BundleError as e:
-            if not skip_broken:
-                raise
-            warn(f"{e}; scoring with the other bundles")
-    if not detectors:
-        raise BundleError(f"{paths[0].parent}: none of its {len(paths)} bundles can be used")
-    return detectors
 
 
 def folder_labelled(path: Path, refs: list[ScanRef]) -> list[ScanRef]:

@@ -12,10 +12,10 @@ from anomaly_gan.bundle.meta import DEFAULT_MODE, MODES, BundleError, read_meta
 from anomaly_gan.bundle.provenance import training_overlap
 from anomaly_gan.cli.app import (
     caution,
-    caution_if_undertrained,
     command,
     console,
     fail,
+    load_detectors,
     output_dir,
     progress_bar,
     run_folder,
@@ -35,16 +35,12 @@ MODE_HELP = f"{' | '.join(MODES)}; default: the bundle's ({DEFAULT_MODE})."
 
 def _detector(model: Path, mode: str | None, device: str, far: float | None = None) -> Detector:
     try:
-        from anomaly_gan.bundle.store import load_bundle
-        from anomaly_gan.detect.detector import DetectOptions, Detector
+        from anomaly_gan.detect.detector import DetectOptions
         from anomaly_gan.device import resolve_device
 
-        torch_device = resolve_device(device)
-        detector = Detector(load_bundle(model, torch_device), DetectOptions(mode, far=far), torch_device)
+        return load_detectors([model], DetectOptions(mode, far=far), resolve_device(device), skip_broken=False)[0]
     except (BundleError, ValueError) as e:
         raise fail(str(e)) from None
-    caution_if_undertrained(detector.label, detector.bundle.meta.undertrained())
-    return detector
 
 
 @command()
