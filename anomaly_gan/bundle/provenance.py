@@ -17,7 +17,7 @@ def training_overlap(refs: list[ScanRef], meta: BundleMeta) -> int:
     folder = Path(t.data)
     if not t.train_ids or not folder.is_dir():
         return 0
-    trained_on, ids = set(), set(t.train_ids)
+    ids = set(t.train_ids)
     try:
         trained_on = {r.source.resolve() for r in find_scans(folder).refs if r.id in ids}
     except ScanError:

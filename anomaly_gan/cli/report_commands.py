@@ -72,7 +72,7 @@ def evaluate(
 
     if overlap:
         caution(f"{overlap} of the normal scans are this bundle's own training scans; its figures on them are "
-             "optimistic (evaluate on held-out scans)")
+                "optimistic (evaluate on held-out scans)")
     folder = output_dir(out or run_folder(Path("reports/eval")), force)
     with progress_bar(f"evaluate ({detector.mode})", len(refs)) as advance:
         metrics, results = run_evaluate(refs, detector, folder, advance)

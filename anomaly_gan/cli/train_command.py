@@ -65,12 +65,13 @@ def train(
     lr_d: Annotated[float | None, typer.Option(min=0.0, help="Critic learning rate; unequal rates are TTUR "
                                                          f"{_defaults('lr_d')}")] = None,
     d_every: Annotated[int | None, typer.Option(min=1, help="gan, lsgan: update the critic on every N-th "
-                                                       "generator step, alternating (default: 1).")] = None,
+                                                       "generator step, alternating (default: "
+                                                       f"{DEFAULT_SETTINGS['gan'].d_every}).")] = None,
     label_smoothing: Annotated[bool | None, typer.Option(
         "--smoothing/--no-smoothing", help=f"gan: one-sided label smoothing, real target {SMOOTHED} "
         "instead of 1 (default: on).", show_default=False)] = None,
     n_critic: Annotated[int | None, typer.Option(min=1, help="WGANs: critic updates per generator update "
-                                                        "(default: 5).")] = None,
+                                                        f"(default: {DEFAULT_SETTINGS['wgan-gp'].n_critic}).")] = None,
     clip: Annotated[float | None, typer.Option(min=0.0, help="wgan-clip: critic weight clip "
                                                         f"(default: {DEFAULT_SETTINGS['wgan-clip'].clip:g}).")] = None,
     gp_weight: Annotated[float | None, typer.Option(min=0.0, help="wgan-gp: gradient-penalty weight (default: "

@@ -17,8 +17,6 @@ from anomaly_gan.models.config import SegmenterConfig
 PRIOR_LOGIT = -4.0  # start predicting "no defect" (p = 0.018): the loss then works on defects, not background
 
 
-
-
 def _block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True),
                          nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True))

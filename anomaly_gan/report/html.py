@@ -81,9 +81,11 @@ def _why(record: Record) -> str:
 
 def _distribution(results: Results) -> str:
     """The first model's held-out good scores beside this run's, with the threshold."""
-    model = results.models[0] if results.models else None
-    run = [r.score for r in results.records if model and r.class_ == model.class_]
-    if model is None or not model.good_scores or not run:
+    if not results.models:
+        return ""
+    model = results.models[0]
+    run = [r.score for r in results.records if r.class_ == model.class_]
+    if not model.good_scores or not run:
         return ""
     png = histogram_figure(np.array(model.good_scores), np.array(run), model.threshold,
                            ("held-out good scans (calibration)", "this run"), f"Scores, {model.class_}", (6, 2.6))
