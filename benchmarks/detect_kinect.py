@@ -24,10 +24,9 @@ from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.defects import DEFECTS
 from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.detect.detector import DetectOptions, Detector, ScanScores
-from anomaly_gan.detect.evaluate import object_pixels
+from anomaly_gan.detect.evaluate import PixelTruth
 from anomaly_gan.detect.invert import invert_seed_unbatched
 from anomaly_gan.fsutil import atomic_write_text
-from anomaly_gan.report.metrics import au_pro, pixel_auroc
 from benchmarks.kinect import (
     CLASSES,
     KINECT,
@@ -82,8 +81,8 @@ def fast_floor(detector: Detector) -> tuple[float, float]:
     return flops_per_scan, matmul
 
 
-def injected_metrics(detector: Detector, normal: list, normal_scored: ScanScores, injected: list,
-                     injected_scored: ScanScores) -> dict[str, float]:
+def injected_metrics(normal: list, normal_scored: ScanScores, injected: list, injected_scored: ScanScores
+                     ) -> dict[str, float]:
     """Image AUROC (all kinds and per kind), TPR at the calibrated threshold, pixel metrics."""
     labels = [s.label for s in injected]
     result = {"image": auroc(normal_scored.scores, injected_scored.scores),
@@ -91,13 +90,12 @@ def injected_metrics(detector: Detector, normal: list, normal_scored: ScanScores
     for kind in sorted(set(labels)):
         picked = injected_scored.scores[[label == kind for label in labels]]
         result[kind] = auroc(normal_scored.scores, picked)
-    masks = [np.zeros(s.shape, bool) for s in normal] + [s.gt for s in injected]
-    maps = ([normal_scored.scan_maps(i, s.shape)[0] for i, s in enumerate(normal)]
-            + [injected_scored.scan_maps(i, s.shape)[0] for i, s in enumerate(injected)])
-    objects = [object_pixels(s) for s in normal + injected]
-    result["pixel"] = pixel_auroc(masks, maps)
-    result["object_pixel"] = pixel_auroc(masks, maps, objects)
-    result["object_pro"] = au_pro(masks, maps, within=objects)
+    truth = PixelTruth()
+    truth(normal, normal_scored)
+    truth(injected, injected_scored)
+    pixel = truth.metrics()
+    result.update(pixel=pixel["pixel_auroc"], object_pixel=pixel["object_pixel_auroc"],
+                  object_pro=pixel["object_au_pro_0.3"])
     return result
 
 
@@ -143,7 +141,7 @@ def main() -> None:
                 scored, rate = timed_score(detector, [s for part in parts for s in part])  # one stream
                 n, o = len(parts[0]), len(parts[1])
                 pick = [scored.part(a, b) for a, b in ((0, n), (n, n + o), (n + o, len(scored.scores)))]
-                m = injected_metrics(detector, parts[0], pick[0], parts[2], pick[2])
+                m = injected_metrics(parts[0], pick[0], parts[2], pick[2])
                 cross = auroc(pick[0].scores, pick[1].scores)
                 row = (f"| {cls} | {objective} | {minutes:.1f} | {mode} | {cross:.3f} | "
                        f"{published:.2f} | {auroc(nn_normal, nn_other):.3f} | {m['image']:.3f} | "

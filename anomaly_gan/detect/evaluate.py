@@ -24,7 +24,7 @@ from anomaly_gan.report.metrics import au_pro, auroc_by_label, image_metrics, pi
 from anomaly_gan.report.records import Results
 
 
-class _PixelTruth:
+class PixelTruth:
     """Per scored scan with known pixels (good scans, or defects with a mask), in the scan's own
     frame: the ground-truth mask, the combined map and the object region (dilated) that the
     object-pixel metrics are restricted to."""
@@ -44,6 +44,16 @@ class _PixelTruth:
             self.maps.append(scored.scan_maps(i, scan.shape)[0])
             self.objects.append(object_pixels(scan))
 
+    def metrics(self) -> dict[str, float | None]:
+        """Pixel AUROC and AU-PRO over the whole frame and over object pixels (None without any
+        defect mask)."""
+        masks, maps, objects = self.masks, self.maps, self.objects
+        if not any(m.any() for m in masks):
+            return dict.fromkeys(("pixel_auroc", "au_pro_0.3", "object_pixel_auroc", "object_au_pro_0.3"))
+        return {"pixel_auroc": pixel_auroc(masks, maps), "au_pro_0.3": au_pro(masks, maps),
+                "object_pixel_auroc": pixel_auroc(masks, maps, objects),
+                "object_au_pro_0.3": au_pro(masks, maps, within=objects)}
+
 
 def object_pixels(scan: Scan) -> np.ndarray:
     """The object (largest region of valid depth) and its defect mask, dilated by 2 pixels."""
@@ -54,19 +64,14 @@ def object_pixels(scan: Scan) -> np.ndarray:
 def evaluate(refs: list[ScanRef], detector: Detector, out: Path,
              on_batch: Callable[[int], None] = lambda n: None) -> tuple[dict, Results]:
     """Writes records, panels, figures and metrics.json into `out`; returns the metrics."""
-    truth = _PixelTruth()
+    truth = PixelTruth()
     results = detect(refs, [detector], out, save_maps=False, on_batch=on_batch, on_scored=truth)
     records = results.records
     labels = np.array([r.label != NORMAL for r in records], int)
     scores = np.array([r.score for r in records])
     metrics = image_metrics(labels, scores, detector.threshold)
     metrics["auroc_by_label"] = auroc_by_label([r.label for r in records], scores, NORMAL)
-    masks, maps, objects = truth.masks, truth.maps, truth.objects
-    has_defect_masks = any(m.any() for m in masks)
-    metrics["pixel_auroc"] = pixel_auroc(masks, maps) if has_defect_masks else None
-    metrics["au_pro_0.3"] = au_pro(masks, maps) if has_defect_masks else None
-    metrics["object_pixel_auroc"] = pixel_auroc(masks, maps, objects) if has_defect_masks else None
-    metrics["object_au_pro_0.3"] = au_pro(masks, maps, within=objects) if has_defect_masks else None
+    metrics.update(truth.metrics())
     metrics["model"] = str(detector.bundle.path)
     metrics["mode"] = detector.mode
     metrics["threshold_origin"] = detector.threshold_origin
