@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -36,6 +36,14 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def atomic_write_chunks(path: Path, chunks: Iterable[str]) -> None:
+    """Text produced piece by piece (a large report), never held whole in memory."""
+    def write(f: BinaryIO) -> None:
+        for chunk in chunks:
+            f.write(chunk.encode("utf-8"))
+    _atomic_write(path, write)
 
 
 def atomic_imwrite(path: Path, image: np.ndarray) -> None:

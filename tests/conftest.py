@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -16,6 +17,12 @@ os.environ.setdefault("COLUMNS", "120")  # stable rich output width in CLI tests
 
 def make_scan(index: int = 0, shape: str = "sphere", seed: int = 0) -> Scan:
     return render_scan(shape, scan_rng(seed, shape, index), f"{index:05d}")
+
+
+def saved_records(folder: Path) -> list[dict]:
+    """The records a detect or evaluate run wrote (results.jsonl), as dicts."""
+    lines = (folder / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
 
 
 def mm_scan(scan_id: str = "s1", size: int = 64) -> Scan:

@@ -21,7 +21,7 @@ from anomaly_gan.detect.scorer import Networks, Scorer
 from anomaly_gan.models.config import NetConfig
 from anomaly_gan.models.dcgan import Critic, Encoder, Generator
 from anomaly_gan.models.segmenter import Segmenter
-from tests.conftest import make_scan
+from tests.conftest import make_scan, saved_records
 
 runner = CliRunner()
 
@@ -153,7 +153,7 @@ def test_cli_detect_writes_records_and_panels(tiny_bundle: Path, tmp_path: Path)
                                  "--mode", "fast", "--json", "--save-maps"])
     assert result.exit_code == 2, result.output  # one unreadable scan: reported, the rest scored
     assert "00105.png: truncated PNG" in result.output
-    records = json.loads((out / "results.json").read_text())["records"]
+    records = saved_records(out)
     assert len(records) == 5
     for r in records:
             assert {"scan", "score", "threshold", "anomalous", "colour", "depth", "feature", "critic", "head",
@@ -193,7 +193,7 @@ def test_cli_detect_multi_model_reports_class(tiny_bundle: Path, tmp_path: Path)
     result = runner.invoke(app, ["detect", str(write_scans(tmp_path / "scans", 2)), "--models", str(models),
                                  "--mode", "fast", "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
-    records = json.loads((tmp_path / "o" / "results.json").read_text())["records"]
+    records = saved_records(tmp_path / "o")
     assert {r["class"] for r in records} == {"cube"} and set(records[0]["scores_by_class"]) == {"sphere", "cube"}
 
 

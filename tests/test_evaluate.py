@@ -13,7 +13,7 @@ from anomaly_gan.cli import app
 from anomaly_gan.data.defects import inject
 from anomaly_gan.data.writers import write_scan
 from anomaly_gan.report.metrics import au_pro, auroc_by_label, image_metrics, pixel_auroc
-from tests.conftest import make_scan
+from tests.conftest import make_scan, saved_records
 
 runner = CliRunner()
 
@@ -71,7 +71,7 @@ def test_cli_evaluate_agrees_with_an_independent_computation(tiny_bundle: Path, 
     result = runner.invoke(app, ["evaluate", "--model", str(tiny_bundle), str(root), "--mode", "fast",
                                  "--out", str(out)])
     assert result.exit_code == 0, result.output
-    records = json.loads((out / "results.json").read_text())["records"]
+    records = saved_records(out)
     metrics = json.loads((out / "metrics.json").read_text())
     labels = [r["label"] != "good" for r in records]
     assert metrics["auroc"] == pytest.approx(roc_auc_score(labels, [r["score"] for r in records]))
@@ -79,7 +79,8 @@ def test_cli_evaluate_agrees_with_an_independent_computation(tiny_bundle: Path, 
     for name in ("roc.png", "pr.png", "histogram.png", "threshold_sweep.png", "report.html"):
         assert (out / name).exists()
     html = (out / "report.html").read_text()
-    assert "http" not in html.replace("http-equiv", "") and html.count("data:image/png;base64") >= 12
+    assert "http" not in html.replace("http-equiv", "") and html.count("data:image/png;base64") >= 4  # figures
+    assert html.count("data:image/jpeg;base64") == len(records)  # a picture per scan (fewer than --report-top)
     (out / "report.html").unlink()
     assert runner.invoke(app, ["report", str(out)]).exit_code == 0 and (out / "report.html").exists()
 

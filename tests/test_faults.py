@@ -27,7 +27,7 @@ from anomaly_gan.data.writers import write_scan
 from anomaly_gan.detect.detector import Detector
 from anomaly_gan.train.run import TrainingInterrupted, train
 from anomaly_gan.train.stopping import StopNow, stop_at_step_boundary
-from tests.conftest import make_scan, mm_scan, tiny_config, write_class
+from tests.conftest import make_scan, mm_scan, saved_records, tiny_config, write_class
 
 runner = CliRunner()
 GOOD = 3  # good scans beside each bad file
@@ -130,7 +130,7 @@ def test_bad_scan_is_named_and_the_rest_is_scored(case: str, tiny_bundle: Path, 
     bad = damage(folder)
     result = detect(str(folder), "--model", str(tiny_bundle), "--out", str(tmp_path / "out"))
     assert_one_line_failure(result, 2, bad.name, words)
-    records = json.loads((tmp_path / "out" / "results.json").read_text())["records"]
+    records = saved_records(tmp_path / "out")
     assert len(records) == GOOD - (layout == "seed")  # a damaged pair takes a good scan's place
     assert not (folder / "SENTINEL").exists()
 
@@ -146,7 +146,7 @@ def test_unicode_paths_duplicate_ids_and_a_huge_image(tiny_bundle: Path, tmp_pat
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output
     said = " ".join(result.output.split())
     assert said.count("note: 4000x3000 scans") == 1 and "resized to 64x64: scale x" in said  # once, with the factor
-    records = json.loads((out / "results.json").read_text())["records"]
+    records = saved_records(out)
     assert len(records) == 2 * GOOD + 1
     assert len({r["map"] for r in records}) == len(records)  # the same id twice gets two panels
     assert all((out / r["map"]).is_file() for r in records)
@@ -169,7 +169,7 @@ def test_a_broken_bundle_among_several_is_skipped(tiny_bundle: Path, tmp_path: P
     result = detect(str(good_folder(tmp_path / "scans")), "--models", str(tmp_path / "models"),
                     "--out", str(tmp_path / "o"))
     assert result.exit_code == 0 and "broken" in result.output and "critic.pt" in result.output
-    assert len(json.loads((tmp_path / "o" / "results.json").read_text())["records"]) == GOOD
+    assert len(saved_records(tmp_path / "o")) == GOOD
 
 
 def test_output_that_exists_or_is_not_a_folder(tiny_bundle: Path, tmp_path: Path) -> None:
@@ -219,7 +219,7 @@ def test_disk_full_mid_run_keeps_valid_results(tiny_bundle: Path, tmp_path: Path
         write_scan(make_scan(i), folder, "seed")
     result = detect(str(folder), "--model", str(tiny_bundle), "--out", str(small / "run"), "--batch-size", "4")
     assert_one_line_failure(result, 2, "no space left on the device")
-    kept = json.loads((small / "run" / "results.json").read_text())  # complete JSON, earlier batches
+    kept = json.loads((small / "run" / "run.json").read_text())  # complete JSON, earlier batches
     assert 0 < kept["scans"] < 40
 
 
@@ -240,7 +240,7 @@ def test_interrupted_detection_keeps_what_was_scored(tiny_bundle: Path, tmp_path
         write_scan(make_scan(i), folder, "seed")
     result = detect(str(folder), "--model", str(tiny_bundle), "--out", str(tmp_path / "o"), "--batch-size", "4")
     assert result.exit_code == 130 and "partial" in result.output and "Traceback" not in result.output
-    saved = json.loads((tmp_path / "o" / "results.json").read_text())
+    saved = json.loads((tmp_path / "o" / "run.json").read_text())
     assert saved["partial"] and saved["scans"] == kept
     assert "Partial run" in (tmp_path / "o" / "report.html").read_text()
 
@@ -416,7 +416,8 @@ def test_interrupt_during_calibration_says_resume_continues(tmp_path: Path) -> N
     assert train(config, lambda *a: None, resume=True).path == config.bundle_dir
 
 
-@pytest.mark.parametrize("name, content", [("results.json", b'{"models": 3}'), ("results.json", b"\x80\x04junk"),
+@pytest.mark.parametrize("name, content", [("run.json", b'{"models": 3}'), ("run.json", b"\x80\x04junk"),
+                                           ("results.jsonl", b'{"scan": 1}\n'),
                                            ("metrics.json", b"{not json")])
 def test_report_from_a_damaged_results_folder(tiny_bundle: Path, tmp_path: Path, name: str, content: bytes) -> None:
     assert detect(str(good_folder(tmp_path / "scans")), "--model", str(tiny_bundle), "--out",

@@ -3,7 +3,6 @@ the score distribution, the undertrained flag; evaluate warns about its own trai
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.cli import app
 from anomaly_gan.data.defects import inject
 from anomaly_gan.data.writers import write_scan
-from tests.conftest import make_scan
+from tests.conftest import make_scan, saved_records
 
 runner = CliRunner()
 
@@ -33,7 +32,7 @@ def detect(tiny_bundle: Path, tmp_path: Path, *extra: str) -> tuple[Path, str]:
 
 def test_rows_show_label_and_the_components_that_raised_the_score(tiny_bundle: Path, tmp_path: Path) -> None:
     out, html = detect(tiny_bundle, tmp_path)
-    records = json.loads((out / "results.json").read_text())["records"]
+    records = saved_records(out)
     assert {r["label"] for r in records} == {"good", "stain"}
     assert "<td>stain</td>" in html and "<td>good</td>" in html
     top = max(records, key=lambda r: r["score"])
@@ -45,7 +44,7 @@ def test_rows_show_label_and_the_components_that_raised_the_score(tiny_bundle: P
 
 def test_empty_filter_says_so_and_names_the_closest_scan(tiny_bundle: Path, tmp_path: Path) -> None:
     out, html = detect(tiny_bundle, tmp_path, "--threshold", "1e9")
-    records = json.loads((out / "results.json").read_text())["records"]
+    records = saved_records(out)
     closest = max(records, key=lambda r: r["score"])
     message = re.search(r'<p id="nothing"[^>]*>(.*?)</p>', html).group(1)
     assert message.startswith("No scan above the threshold (1000000000.000)")
@@ -89,7 +88,7 @@ def test_a_plain_folder_labels_its_scans_with_its_name(tiny_bundle: Path, tmp_pa
     result = runner.invoke(app, ["detect", str(tmp_path / "cylinder"), "--model", str(tiny_bundle), "--out",
                                  str(tmp_path / "o"), "--mode", "fast"])
     assert result.exit_code == 0, result.output
-    records = json.loads((tmp_path / "o" / "results.json").read_text())["records"]
+    records = saved_records(tmp_path / "o")
     assert {r["label"] for r in records} == {"cylinder"}
 
 

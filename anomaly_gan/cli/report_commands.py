@@ -24,7 +24,7 @@ from anomaly_gan.cli.app import (
 from anomaly_gan.data.labelled import labelled_refs
 from anomaly_gan.data.scan import ScanError
 from anomaly_gan.deps import open3d
-from anomaly_gan.report.records import ResultsError
+from anomaly_gan.report.records import REPORT_TOP, Output, ResultsError
 
 if TYPE_CHECKING:  # torch and the networks load only after paths and the bundle were checked
     from anomaly_gan.detect.detector import Detector
@@ -75,7 +75,7 @@ def evaluate(
                 "optimistic (evaluate on held-out scans)")
     folder = output_dir(out or run_folder(Path("reports/eval")), force)
     with progress_bar(f"evaluate ({detector.mode})", len(refs)) as advance:
-        metrics, results = run_evaluate(refs, detector, folder, advance)
+        metrics, results = run_evaluate(refs, detector, folder, Output(), advance)
     for line in results.unreadable:
         warn(line)
     report = render_report(folder)
@@ -100,14 +100,15 @@ def evaluate(
 
 
 @command()
-def report(results: Annotated[Path, typer.Argument(help="A detect or evaluate output folder.")]) -> None:
-    """Re-render report.html from a results folder's results.json (and metrics.json)."""
-    if not (results / "results.json").is_file():
-        raise fail(f"{results}: no results.json (run detect or evaluate first)")
+def report(
+    results: Annotated[Path, typer.Argument(help="A detect, evaluate or merge output folder.")],
+    report_top: Annotated[int, typer.Option(min=0, help="Scans shown with pictures.")] = REPORT_TOP,
+) -> None:
+    """Re-render report.html from a results folder's run.json, results.jsonl (and metrics.json)."""
     from anomaly_gan.report.html import render_report
 
     try:
-        console.print(f"report: {render_report(results)}")
+        console.print(f"report: {render_report(results, report_top)}")
     except ResultsError as e:
         raise fail(str(e)) from None
 

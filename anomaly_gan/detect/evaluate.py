@@ -17,11 +17,11 @@ from anomaly_gan.data.labelled import NORMAL
 from anomaly_gan.data.layouts import ScanRef
 from anomaly_gan.data.scan import Scan
 from anomaly_gan.detect.detector import Detector, ScanScores
-from anomaly_gan.detect.pipeline import detect
+from anomaly_gan.detect.pipeline import detect, models_used
 from anomaly_gan.fsutil import atomic_write_bytes, atomic_write_json
 from anomaly_gan.report import plots
 from anomaly_gan.report.metrics import au_pro, auroc_by_label, image_metrics, pixel_auroc
-from anomaly_gan.report.records import Results
+from anomaly_gan.report.records import Output, Results, read_records
 
 
 class PixelTruth:
@@ -61,16 +61,17 @@ def object_pixels(scan: Scan) -> np.ndarray:
     return cv2.dilate(region.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
 
 
-def evaluate(refs: list[ScanRef], detector: Detector, out: Path,
+def evaluate(refs: list[ScanRef], detector: Detector, out: Path, output: Output,
              on_batch: Callable[[int], None] = lambda n: None) -> tuple[dict, Results]:
     """Writes records, panels, figures and metrics.json into `out`; returns the metrics."""
     truth = PixelTruth()
-    results = detect(refs, [detector], out, save_maps=False, on_batch=on_batch, on_scored=truth)
-    records = results.records
-    labels = np.array([r.label != NORMAL for r in records], int)
-    scores = np.array([r.score for r in records])
+    results = detect(refs, [detector], out, output, Results(models_used([detector]), detector.mode),
+                     on_batch, on_scored=truth)
+    found = [(r.label, r.score) for r in read_records(out)]
+    labels = np.array([label != NORMAL for label, _ in found], int)
+    scores = np.array([score for _, score in found])
     metrics = image_metrics(labels, scores, detector.threshold)
-    metrics["auroc_by_label"] = auroc_by_label([r.label for r in records], scores, NORMAL)
+    metrics["auroc_by_label"] = auroc_by_label([label for label, _ in found], scores, NORMAL)
     metrics.update(truth.metrics())
     metrics["model"] = str(detector.bundle.path)
     metrics["mode"] = detector.mode
@@ -80,7 +81,7 @@ def evaluate(refs: list[ScanRef], detector: Detector, out: Path,
     figures = {"roc.png": plots.roc_figure({detector.label: metrics}),
                "pr.png": plots.pr_figure(metrics),
                "histogram.png": plots.histogram_figure(normal, anomalous, detector.threshold)}
-    if len(records) > 1:
+    if len(found) > 1:
         figures["threshold_sweep.png"] = plots.threshold_sweep_figure(labels, scores, detector.threshold)
     for name, data in figures.items():
         atomic_write_bytes(out / name, data)

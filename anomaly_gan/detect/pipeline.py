@@ -1,9 +1,21 @@
-"""`detect` end to end: stream scans in batches, score them against one or more bundles, write
-records, panels and maps as it goes (results survive an interrupt)."""
+"""`detect` end to end: read scans in batches, score them against one or more bundles, stream
+records, panels and maps to disk as it goes.
+
+Three stages overlap: a reader thread decodes the next batch while the networks score this one,
+and a writer thread draws panels and appends records for the previous one. Memory stays flat
+whatever the number of scans: at most two batches wait on each side, and records go straight to
+results.jsonl (an interrupt loses at most the batches in flight).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import heapq
+import queue
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,80 +25,178 @@ from anomaly_gan.data.scan import Scan, ScanError
 from anomaly_gan.detect.detector import Detector, ScanScores
 from anomaly_gan.fsutil import atomic_save_npy
 from anomaly_gan.report.images import captioned_row, colour_image, depth_image, heat_overlay, save_rgb
-from anomaly_gan.report.records import ModelUsed, Record, Results, write_results
+from anomaly_gan.report.records import ModelUsed, Output, Record, Results, ResultsWriter, read_records
+
+IN_FLIGHT = 2  # batches decoded ahead, and batches waiting to be written
 
 
-def batches(refs: list[ScanRef], size: int, unreadable: list[str]) -> Iterator[list[Scan]]:
-    """Load scans lazily in batches; unreadable ones are noted and skipped."""
-    batch: list[Scan] = []
-    for _, scan in iter_scans(refs):
-        if isinstance(scan, ScanError):
-            unreadable.append(str(scan))
-            continue
-        batch.append(scan)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+class PanelChoice:
+    """Decides, as scores arrive, which scans get a panel: with "top", every flagged scan and every
+    scan that is among the `top` highest scores seen so far (a min-heap of those scores), so the
+    report's top N all have pictures without keeping any scan in memory."""
+
+    def __init__(self, output: Output) -> None:
+        self.output, self.heap = output, []
+
+    def wants(self, score: float, anomalous: bool) -> bool:
+        if self.output.panels != "top":
+            return self.output.panels == "all"
+        in_top = len(self.heap) < self.output.top or score > self.heap[0]
+        if in_top and self.output.top:
+            (heapq.heappush if len(self.heap) < self.output.top else heapq.heappushpop)(self.heap, score)
+        return anomalous or (in_top and self.output.top > 0)
 
 
-def _panel(x: np.ndarray, recon: np.ndarray, maps: np.ndarray, scales: tuple[float, float, float]) -> np.ndarray:
-    """In the bundle's (object-centred) frame: colour | depth | reconstructed colour |
-    reconstructed depth | colour map | depth map | combined map, each map over the colour image."""
-    rgb = colour_image(x)
-    combined, colour, depth = (heat_overlay(rgb, m, scale) for m, scale in zip(maps, scales, strict=True))
-    tiles = [rgb, depth_image(x), colour_image(recon), depth_image(recon), colour, depth, combined]
-    captions = ["colour", "depth", "recon. colour", "recon. depth", f"colour map 0-{scales[1]:.2f}",
-                f"depth map 0-{scales[2]:.2f}", f"combined 0-{scales[0]:.2f}"]
-    return captioned_row(tiles, captions, 3)
+class Names:
+    """A file name per scan, unique within the run: label_id, with _2, _3 ... on repeats."""
 
+    def __init__(self) -> None:
+        self.used: set[str] = set()
 
-def _unique_name(scan: Scan, used: set[str]) -> str:
-    base = f"{scan.label}_{scan.id}" if scan.label != "good" else scan.id
-    name, k = base, 1
-    while name in used:
-        k += 1
-        name = f"{base}_{k}"
-    used.add(name)
-    return name
+    def __call__(self, label: str, id: str) -> str:
+        base = f"{label}_{id}" if label != "good" else id
+        name, k = base, 1
+        while name in self.used:
+            k += 1
+            name = f"{base}_{k}"
+        self.used.add(name)
+        return name
+
+    @classmethod
+    def replayed(cls, folder: Path) -> Names:
+        """The names an interrupted run in `folder` had given, so a resumed run continues them."""
+        names = cls()
+        for r in read_records(folder):
+            names(r.label, r.id)
+        return names
 
 
 def models_used(detectors: list[Detector]) -> list[ModelUsed]:
     return [ModelUsed(str(d.bundle.path), d.bundle.meta.name, d.bundle.meta.objective, float(d.threshold),
-                      d.threshold_origin, list(d.calibration.good_scores), d.bundle.meta.undertrained())
+                      d.threshold_origin, list(d.calibration.good_scores), d.bundle.meta.undertrained(),
+                      hashlib.sha256((d.bundle.path / "model.json").read_bytes()).hexdigest()[:16])
             for d in detectors]
 
 
-def detect(refs: list[ScanRef], detectors: list[Detector], out: Path, save_maps: bool,
-           results: Results | None = None, on_batch: Callable[[int], None] = lambda n: None,
-           on_scored: Callable[[list[Scan], ScanScores], None] = lambda scans, s: None) -> Results:
+def detect(refs: list[ScanRef], detectors: list[Detector], out: Path, output: Output, results: Results,
+           on_batch: Callable[[int], None] = lambda n: None,
+           on_scored: Callable[[list[Scan], ScanScores], None] = lambda scans, s: None,
+           names: Names | None = None) -> Results:
     """Score every readable scan; with several detectors, pick the best-matching class per scan.
 
-    `results` may be passed in (with unreadable files found during discovery) so that a caller
-    holds what was scored so far if the run is interrupted. `on_scored` sees each batch's scans
-    and the chosen detector's scores (evaluate keeps maps and masks from it, in memory).
+    `results` is the run's header (models, unreadable files found during discovery); it is kept up
+    to date in run.json after every batch and marked finished at the end. `on_scored` sees each
+    batch's scans and the chosen detector's scores (evaluate keeps maps and masks from it).
+    `names` continues the file names of a resumed run.
     """
-    results = results or Results(models_used(detectors), detectors[0].mode)
-    used: set[str] = set()
+    writer = ResultsWriter(out, results)
+    choice, names = PanelChoice(output), names or Names()
     sizes: set[tuple[int, int]] = set()
-    for scans in batches(refs, detectors[0].options.batch_size, results.unreadable):
-        scored = [d.score(scans) for d in detectors]
-        results.notes += resize_notes(scans, scored[0], detectors[0].bundle.meta.network.image_size, sizes)
-        # Best match: the bundle for which the scan sits lowest relative to its threshold.
-        best = np.stack([s.scores - d.threshold for d, s in zip(detectors, scored, strict=True)]).argmin(axis=0)
-        for i, scan in enumerate(scans):
-            detector, s = detectors[best[i]], scored[best[i]]
-            results.records.append(_record(scan, i, detector, s, out, _unique_name(scan, used), save_maps))
-            if len(detectors) > 1:
-                results.records[-1].scores_by_class = {d.bundle.meta.name: float(r.scores[i])
-                                                       for d, r in zip(detectors, scored, strict=True)}
-        if len(detectors) == 1:
-            on_scored(scans, scored[0])
-        write_results(out, results)
-        on_batch(len(scans))
-    write_results(out, results)
+    pending: list[Future] = []
+    finished = False
+    with ThreadPoolExecutor(1, thread_name_prefix="detect-writer") as pool, \
+            _read_ahead(refs, detectors[0].options.batch_size, results.unreadable) as batches:
+        try:
+            for scans in batches:
+                scored = [d.score(scans) for d in detectors]
+                results.notes += resize_notes(scans, scored[0], detectors[0].bundle.meta.network.image_size, sizes)
+                # Best match: the bundle for which the scan sits lowest relative to its threshold.
+                best = np.stack([s.scores - d.threshold for d, s in zip(detectors, scored, strict=True)]).argmin(0)
+                plans = [_Plan(i, int(b), names(scan.label, scan.id),
+                               choice.wants(float(scored[b].scores[i]), bool(scored[b].anomalous[i])))
+                         for i, (scan, b) in enumerate(zip(scans, best, strict=True))]
+                if len(detectors) == 1:
+                    on_scored(scans, scored[0])
+                if len(pending) == IN_FLIGHT:
+                    pending.pop(0).result()
+                pending.append(pool.submit(_write_batch, writer, scans, detectors, scored, plans, out, output,
+                                           on_batch))
+            finished = True
+        finally:
+            try:
+                for future in pending:  # whole batches: what was scored is written before leaving
+                    future.result()
+            finally:
+                writer.close(finished)
     return results
+
+
+@dataclass(frozen=True)
+class _Plan:
+    index: int  # in the batch
+    detector: int  # the best-matching one
+    name: str
+    panel: bool
+
+
+def _write_batch(writer: ResultsWriter, scans: list[Scan], detectors: list[Detector], scored: list[ScanScores],
+                 plans: list[_Plan], out: Path, output: Output, on_batch: Callable[[int], None]) -> None:
+    records = []
+    for scan, plan in zip(scans, plans, strict=True):
+        record = _record(scan, plan, detectors[plan.detector], scored[plan.detector], out, output)
+        if len(detectors) > 1:
+            record.scores_by_class = {d.bundle.meta.name: float(s.scores[plan.index])
+                                      for d, s in zip(detectors, scored, strict=True)}
+        records.append(record)
+    writer.add(records)
+    on_batch(len(scans))
+
+
+class _read_ahead:
+    """Batches of decoded scans from a reader thread, at most IN_FLIGHT ahead; unreadable scans are
+    noted in `unreadable` and skipped. Leaving the block stops the reader."""
+
+    def __init__(self, refs: list[ScanRef], size: int, unreadable: list[str]) -> None:
+        self.queue: queue.Queue = queue.Queue(IN_FLIGHT)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._read, args=(refs, size, unreadable), daemon=True,
+                                       name="detect-reader")
+
+    def __enter__(self) -> Iterator[list[Scan]]:
+        self.thread.start()
+        return self._batches()
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        while self.thread.is_alive():
+            try:
+                self.queue.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        self.thread.join()
+
+    def _batches(self) -> Iterator[list[Scan]]:
+        while (item := self.queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def _read(self, refs: list[ScanRef], size: int, unreadable: list[str]) -> None:
+        batch: list[Scan] = []
+        try:
+            for _, scan in iter_scans(refs):
+                if self.stop.is_set():
+                    return
+                if isinstance(scan, ScanError):
+                    unreadable.append(str(scan))
+                    continue
+                batch.append(scan)
+                if len(batch) == size:
+                    self._put(batch)
+                    batch = []
+            if batch:
+                self._put(batch)
+            self._put(None)
+        except BaseException as e:  # noqa: BLE001 - handed to the scoring thread, which raises it
+            self._put(e)
+
+    def _put(self, item) -> None:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                pass
 
 
 def resize_notes(scans: list[Scan], scored: ScanScores, size: int, seen: set[tuple[int, int]]) -> list[str]:
@@ -103,19 +213,31 @@ def resize_notes(scans: list[Scan], scored: ScanScores, size: int, seen: set[tup
     return notes
 
 
-def _record(scan: Scan, i: int, detector: Detector, s: ScanScores, out: Path, name: str,
-            save_maps: bool) -> Record:
-    """Write the scan's panel (and map) and describe it."""
-    map_path = out / "maps" / f"{name}.png"
-    save_rgb(map_path, _panel(s.x[i].numpy(), s.scored.recon[i], s.scored.maps[i], detector.map_scales))
-    npy = None
-    if save_maps:
-        npy = out / "maps" / f"{name}.npy"
+def _panel(x: np.ndarray, recon: np.ndarray, maps: np.ndarray, scales: tuple[float, float, float]) -> np.ndarray:
+    """In the bundle's (object-centred) frame: colour | depth | reconstructed colour |
+    reconstructed depth | colour map | depth map | combined map, each map over the colour image."""
+    rgb = colour_image(x)
+    combined, colour, depth = (heat_overlay(rgb, m, scale) for m, scale in zip(maps, scales, strict=True))
+    tiles = [rgb, depth_image(x), colour_image(recon), depth_image(recon), colour, depth, combined]
+    captions = ["colour", "depth", "recon. colour", "recon. depth", f"colour map 0-{scales[1]:.2f}",
+                f"depth map 0-{scales[2]:.2f}", f"combined 0-{scales[0]:.2f}"]
+    return captioned_row(tiles, captions, 3)
+
+
+def _record(scan: Scan, plan: _Plan, detector: Detector, s: ScanScores, out: Path, output: Output) -> Record:
+    """Write the scan's panel and map if wanted, and describe it."""
+    i = plan.index
+    panel = npy = None
+    if plan.panel:
+        panel = out / "maps" / f"{plan.name}.png"
+        save_rgb(panel, _panel(s.x[i].numpy(), s.scored.recon[i], s.scored.maps[i], detector.map_scales))
+    if output.save_maps:
+        npy = out / "maps" / f"{plan.name}.npy"
         atomic_save_npy(npy, s.scan_maps(i, scan.shape))
     return Record(
         scan=str(scan.source), id=scan.id, label=scan.label, class_=detector.bundle.meta.name,
         model=str(detector.bundle.path), mode=detector.mode, score=float(s.scores[i]),
         threshold=float(detector.threshold), anomalous=bool(s.anomalous[i]),
         components={k: float(v[i]) for k, v in s.scored.values.items()},
-        map=str(map_path.relative_to(out)), map_npy=str(npy.relative_to(out)) if npy else None,
+        map=str(panel.relative_to(out)) if panel else None, map_npy=str(npy.relative_to(out)) if npy else None,
         contributions={k: round(float(v[i]), 3) for k, v in s.contributions.items()})
