@@ -59,3 +59,6 @@ class World:
 
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+ALONE = World()  # a plain run: rank 0 of 1

@@ -1,22 +1,26 @@
-"""Detection at scale: streamed records, panels for the top N only, resume, shards, merge and
-torchrun ranks give the same records as one plain run."""
+"""At scale: streamed records, panels for the top N only, resume, shards, merge and torchrun ranks
+give the same records as one plain run; 2-process training keeps its replicas equal and survives
+the death of a rank."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.cli import app
 from anomaly_gan.data.writers import write_scan
 from anomaly_gan.detect.detector import Detector
-from tests.conftest import make_scan, saved_records
+from tests.conftest import make_scan, saved_records, write_class
 
 runner = CliRunner()
 SCANS = 10
@@ -163,3 +167,56 @@ def test_torchrun_ranks_score_their_slices_and_rank_0_merges(scans: Path, tiny_b
     assert done.returncode == 0, done.stdout + done.stderr
     assert scores(tmp_path / "o") == same_as(single)
     assert sorted(p.name for p in (tmp_path / "o" / "shards").iterdir()) == ["0-of-2", "1-of-2"]
+
+
+def torchrun_train(data: Path, out: Path, *more: str) -> subprocess.Popen:
+    torchrun = Path(sys.executable).with_name("torchrun")
+    return subprocess.Popen([str(torchrun), "--nproc-per-node", "2", "-m", "anomaly_gan", "train", "--shape", "sphere",
+                             "--data", str(data), "--out", str(out), "--encoder-steps", "6", "--head-steps", "20",
+                             "--batch-size", "8", "--width", "4", *more],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_class(tmp_path_factory.mktemp("ddp") / "data")
+
+
+def test_two_process_training_keeps_the_replicas_equal(data: Path, tmp_path: Path) -> None:
+    run = torchrun_train(data, tmp_path / "models", "--steps", "12")
+    output = run.communicate(timeout=300)[0]
+    assert run.returncode == 0, output
+    bundle = load_bundle(tmp_path / "models" / "sphere-gan")  # loads like any bundle
+    training = bundle.meta.training
+    assert training.world_size == 2 and training.steps == 12
+    assert len(set(training.replica_digests)) == 1  # both ranks held the same weights at the end
+    assert "x 2 processes" in output and "Traceback" not in output
+
+
+def test_a_rank_that_dies_stops_the_run_without_a_bundle_and_resume_finishes_it(data: Path, tmp_path: Path) -> None:
+    run = torchrun_train(data, tmp_path / "models", "--steps", "400")
+    bundle = tmp_path / "models" / "sphere-gan"
+    deadline = time.monotonic() + 120
+    while not (bundle / "checkpoint.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    rank_1 = [p for p in Path("/proc").glob("[0-9]*") if _is_rank_1_of(p, run.pid)]
+    assert len(rank_1) == 1
+    os.kill(int(rank_1[0].name), signal.SIGKILL)
+    output = run.communicate(timeout=120)[0]
+    assert run.returncode != 0
+    assert "rank 0: stopped: another rank failed" in " ".join(output.split())
+    assert "rank      : 1" in output  # torchrun's summary names the rank that died
+    assert not (bundle / "model.json").exists() and (bundle / "checkpoint.pt").exists()
+    resumed = torchrun_train(data, tmp_path / "models", "--steps", "400", "--resume")
+    assert resumed.wait(timeout=300) == 0
+    assert load_bundle(bundle).meta.training.steps == 400
+
+
+def _is_rank_1_of(proc: Path, parent: int) -> bool:
+    try:
+        status = (proc / "status").read_text()
+        environ = (proc / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"PPid:\t{parent}\n" in status and b"RANK=1" in environ

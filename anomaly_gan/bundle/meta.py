@@ -72,6 +72,8 @@ class TrainingSummary:
     train_ids: list[str] = field(default_factory=list)  # so evaluate can warn about optimistic figures
     default_steps: int = 0  # the objective's default GAN steps, to judge a short run
     stages: dict[str, float] = field(default_factory=dict)  # wall seconds: data, gan, encoder, head, ...
+    world_size: int = 1  # processes that trained it together (torchrun); batch_size is their sum
+    replica_digests: list[str] = field(default_factory=list)  # each rank's final weights: all equal
 
     @property
     def minutes(self) -> float:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -44,7 +45,7 @@ errors = Console(stderr=True)
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one clear line to stderr and return the Exit to raise."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -85,11 +86,11 @@ def command(**settings):
 
 
 def warn(message: str) -> None:
-    errors.print(f"[yellow]skipped:[/] {message}", highlight=False, soft_wrap=True)
+    errors.print(f"[yellow]skipped:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def caution(message: str) -> None:
-    errors.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    errors.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def caution_if_undertrained(label: str, reason: str) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from anomaly_gan.cli.app import caution_if_undertrained, command, console, fail, progress_display, warn
+from anomaly_gan.distributed import RankFailed, World
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.objective_settings import DEFAULT_SETTINGS, DEFAULT_STEPS, SMOOTHED, with_switches
 
@@ -99,18 +100,29 @@ def train(
     from anomaly_gan.train.run import TrainingInterrupted
     from anomaly_gan.train.run import train as run_training
 
+    world = World.from_env()
+    rank = f"rank {world.rank}: " if world.distributed else ""
     try:
+        if not world.main:  # rank 0 shows progress and writes the bundle; the others train quietly
+            run_training(config, lambda phase, total, row: None, resume, force, world)
+            return
         with progress_display() as progress:
-            bundle = run_training(config, _Progress(progress), resume=resume, force=force)
-    except (TrainingError, ValueError) as e:
-        raise fail(str(e)) from None
+            bundle = run_training(config, _Progress(progress), resume, force, world)
+    except (TrainingError, ValueError, RankFailed) as e:
+        raise fail(f"{rank}{e}") from None
     except TrainingInterrupted as e:
-        console.print(f"[yellow]{e}[/]; continue with the same command and --resume")
+        console.print(f"[yellow]{rank}{e}[/]; continue with the same command and --resume")
         raise typer.Exit(130) from None
+    except RuntimeError as e:  # a collective call whose peer died (torch.distributed's errors)
+        if not world.distributed:
+            raise
+        raise fail(f"{rank}stopped: another rank failed or was stopped ({str(e).splitlines()[0][:160]}); "
+                   "the last checkpoint is kept, continue with --resume") from None
     meta, t = bundle.meta, bundle.meta.training
     stages = ", ".join(f"{name} {seconds / 60:.1f}" for name, seconds in t.stages.items())
+    processes = f" x {t.world_size} processes" if t.world_size > 1 else ""
     console.print(f"bundle written to [bold]{bundle.path}[/] ({t.train_scans} training scans, "
-                  f"{t.validation_scans} held out, {t.minutes:.1f} min on {t.device}: {stages})")
+                  f"{t.validation_scans} held out, {t.minutes:.1f} min on {t.device}{processes}: {stages})")
     caution_if_undertrained(meta.label, meta.undertrained())
     default = meta.calibration[meta.default_mode]
     console.print(f"threshold ({meta.default_mode} mode): {default.threshold:.3f} for a {default.far:.0%} "

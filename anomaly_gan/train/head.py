@@ -19,6 +19,7 @@ from torch import nn
 from anomaly_gan.data.simulate import simulate
 from anomaly_gan.models.segmenter import Segmenter
 from anomaly_gan.train.config import TrainConfig
+from anomaly_gan.train.replicas import average_gradients, broadcast_buffers, rank
 
 DEFECTIVE_SHARE = 0.8  # of each batch; the rest stay good, so the head also learns "nothing here"
 
@@ -58,7 +59,7 @@ def defective_batch(pool: np.ndarray, config: TrainConfig, rng: np.random.Genera
 def train_head(config: TrainConfig, head: nn.Module, generator: nn.Module, encoder: nn.Module,
                data: torch.Tensor) -> Iterator[dict[str, float]]:
     """Yields one log row per step; `head` is trained in place."""
-    rng = np.random.default_rng([config.seed, 5])
+    rng = np.random.default_rng([config.seed, 5, *([rank()] if rank() else [])])  # ranks draw their own defects
     pool = np.ascontiguousarray(data.cpu().numpy())
     device = data.device
     optimiser = torch.optim.Adam(head.parameters(), config.head_lr)
@@ -75,7 +76,9 @@ def train_head(config: TrainConfig, head: nn.Module, generator: nn.Module, encod
         loss = focal + dice
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(head)
         optimiser.step()
+        broadcast_buffers(head)
         yield {"step": step + 1, "h_loss": loss.item(), "h_focal": focal.item(), "h_dice": dice.item(),
                "seconds": time.perf_counter() - started}
     head.eval()

@@ -22,16 +22,19 @@ LOG = "train_log.jsonl"
 
 
 class TrainLog:
-    """Append-only JSON-lines log; on resume, rows past the checkpoint are dropped."""
+    """Append-only JSON-lines log; on resume, rows past the checkpoint are dropped. With no folder
+    (a torchrun rank other than 0) it writes nothing."""
 
-    def __init__(self, folder: Path, resume_from: dict[str, int] | None = None) -> None:
-        self.path = folder / LOG
-        kept = [r for r in self.rows() if resume_from and r["step"] <= resume_from.get(r["phase"], 0)]
-        atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
-        self._file = self.path.open("a", encoding="utf-8")
+    def __init__(self, folder: Path | None, resume_from: dict[str, int] | None = None) -> None:
+        self.path = folder / LOG if folder else None
+        self._file = None
+        if self.path:
+            kept = [r for r in self.rows() if resume_from and r["step"] <= resume_from.get(r["phase"], 0)]
+            atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+            self._file = self.path.open("a", encoding="utf-8")
 
     def rows(self) -> list[dict]:
-        if not self.path.exists():
+        if not self.path or not self.path.exists():
             return []
         rows = []
         for line in self.path.read_text(encoding="utf-8").splitlines():
@@ -42,11 +45,13 @@ class TrainLog:
         return rows
 
     def write(self, phase: str, row: dict[str, float]) -> None:
-        self._file.write(json.dumps({"phase": phase, **row}) + "\n")
-        self._file.flush()
+        if self._file:
+            self._file.write(json.dumps({"phase": phase, **row}) + "\n")
+            self._file.flush()
 
     def close(self) -> None:
-        self._file.close()
+        if self._file:
+            self._file.close()
 
 
 @torch.no_grad()

@@ -18,6 +18,7 @@ from anomaly_gan.bundle.store import Bundle, export_networks, load_bundle, write
 from anomaly_gan.detect.calibrate import calibrate
 from anomaly_gan.detect.scorer import Networks, Scorer
 from anomaly_gan.device import resolve_device
+from anomaly_gan.distributed import ALONE, World
 from anomaly_gan.models.config import NetConfig
 from anomaly_gan.models.segmenter import Segmenter
 from anomaly_gan.train.config import TrainConfig
@@ -26,6 +27,7 @@ from anomaly_gan.train.head import build_head, train_head
 from anomaly_gan.train.monitor import TrainLog, save_gif, save_interpolation, save_plots, save_samples
 from anomaly_gan.train.objective_settings import DEFAULT_STEPS
 from anomaly_gan.train.objectives import Objective
+from anomaly_gan.train.replicas import any_rank, gather, weights_digest
 from anomaly_gan.train.stopping import StopNow, stop_at_step_boundary
 from anomaly_gan.train.trainer import (
     CHECKPOINT,
@@ -80,16 +82,27 @@ def _calibrate(config: TrainConfig, state: TrainState, head: Segmenter | None, d
                      lambda mode: report("calibrate", len(MODES), {"mode": mode}))
 
 
-def train(config: TrainConfig, report: Report, resume: bool = False, force: bool = False) -> Bundle:
-    """Train, calibrate and export one bundle; returns it, loaded from disk."""
+def train(config: TrainConfig, report: Report, resume: bool = False, force: bool = False,
+          world: World = ALONE) -> Bundle | None:
+    """Train, calibrate and export one bundle; returns it, loaded from disk.
+
+    Under torchrun (`world` of several ranks) every rank trains on its part of the scans with
+    gradients averaged (train.replicas); rank 0 alone writes the folder, checkpoints and bundle, and
+    the other ranks return None.
+    """
     try:
         objective = config.build_objective()
     except ValueError as e:
         raise TrainingError(str(e)) from None
-    device = resolve_device(config.device)
-    folder = prepare_bundle_dir(config, resume, force)
+    device = resolve_device(config.device, world.local_rank)
+    world.start("nccl" if device.type == "cuda" else "gloo")
+    folder = prepare_bundle_dir(config, resume, force) if world.main else config.bundle_dir
+    world.barrier("the bundle folder was prepared")
     clock = StageClock()
-    data = load_training_data(config, class_folder(config, lambda n: report("synth", config.synth_count, {})))
+    if world.main:  # built-in scans are synthesised once, by rank 0
+        class_folder(config, lambda n: report("synth", config.synth_count, {}))
+    world.barrier("the training scans were made")
+    data = load_training_data(config, class_folder(config))
     for line in data.skipped:
         report("skipped", 0, {"message": line})
     net = config.net_config(objective.critic_norm)
@@ -97,23 +110,37 @@ def train(config: TrainConfig, report: Report, resume: bool = False, force: bool
     if resume:
         load_checkpoint(folder, state)
         _check_resumable(config, state)
+    if world.distributed:  # same weights everywhere, but each rank its own batches and noise
+        torch.manual_seed(config.seed + 7919 * world.rank + state.step + state.encoder_step)
     state.extra["config"] = config.to_dict()
     clock.laps = state.extra.setdefault("stages", {})  # kept in the checkpoint: times add up across resumes
     clock.lap("data")
-    log = TrainLog(folder, {"gan": state.step, "encoder": state.encoder_step} if resume else None)
-    train_x = data.train.to(device)
-    _train_networks(config, objective, state, train_x, log, report, clock)
-    save_checkpoint(folder, state)
+    log = TrainLog(folder if world.main else None, {"gan": state.step, "encoder": state.encoder_step}
+                   if resume else None)
+    local = replace(config, batch_size=max(1, config.batch_size // world.size))
+    train_x = data.train[world.rank::world.size].to(device)
+    _train_networks(local, objective, state, train_x, log, report, clock, folder if world.main else None)
+    if world.main:
+        save_checkpoint(folder, state)
     clock.lap("encoder")
     try:
         head = None
         if config.head:
             head = build_head(config, device)
-            for row in train_head(config, head, state.final_generator, state.encoder, train_x):
+            for row in train_head(local, head, state.final_generator, state.encoder, train_x):
                 log.write("head", row)
                 report("head", config.head_steps, row)
             clock.lap("head")
         log.close()
+        digests = gather(weights_digest(state.final_generator, state.critic, state.encoder,
+                                        *([head] if head is not None else [])))
+        if not world.main:
+            world.barrier("rank 0 exported the bundle")
+            world.stop()
+            return None
+        if len(set(digests)) > 1:
+            raise TrainingError(f"the {world.size} ranks ended with different weights ({', '.join(digests)}); "
+                                "nothing was exported")
         calibration = _calibrate(config, state, head, data, device, report)
         clock.lap("calibration")
         save_plots(folder, log.rows())
@@ -122,50 +149,53 @@ def train(config: TrainConfig, report: Report, resume: bool = False, force: bool
         networks = {"generator": state.final_generator, "critic": state.critic, "encoder": state.encoder}
         export_networks(folder, networks | ({"segmenter": head} if head is not None else {}), net)
         clock.lap("export")
-        write_meta(folder, _meta(config, net, data, state, calibration, clock.laps, device))
+        write_meta(folder, _meta(config, net, data, state, calibration, clock.laps, device, digests))
     except KeyboardInterrupt:
         log.close()
         raise TrainingInterrupted(f"interrupted after the GAN and encoder finished (head, calibration or "
                                   f"export); they are saved in {folder / CHECKPOINT}") from None
     (folder / CHECKPOINT).unlink()
+    world.barrier("rank 0 exported the bundle")
+    world.stop()
     return load_bundle(folder)
 
 
 def _train_networks(config: TrainConfig, objective: Objective, state: TrainState, train_x: torch.Tensor, log: TrainLog,
-                    report: Report, clock: StageClock) -> None:
-    """GAN then encoder from wherever `state` stands, checkpointing as it goes. Ctrl-C/SIGTERM stop
-    at the next step boundary with a checkpoint; a second one stops at once, without saving."""
-    folder = log.path.parent
+                    report: Report, clock: StageClock, folder: Path | None) -> None:
+    """GAN then encoder from wherever `state` stands, checkpointing into `folder` (None: a rank
+    other than 0, which writes nothing) as it goes. Ctrl-C/SIGTERM stop every rank at the next step
+    boundary with a checkpoint; a second one stops at once, without saving."""
+    checkpoint = (lambda: save_checkpoint(folder, state)) if folder else (lambda: None)
     try:
         with stop_at_step_boundary() as check:
             for row in train_gan(config, objective, state, train_x):
                 log.write("gan", row)
                 report("gan", config.total_steps, row)
                 clock.lap("gan")
-                if state.step % config.sample_every == 0 or state.step == config.total_steps:
+                if folder and (state.step % config.sample_every == 0 or state.step == config.total_steps):
                     save_samples(folder, state.final_generator, state.fixed_z, state.step)
                 if state.step % config.checkpoint_every == 0:
-                    save_checkpoint(folder, state)
-                check()
+                    checkpoint()
+                check(any_rank)
             for row in train_encoder(config, state, train_x):
                 log.write("encoder", row)
                 report("encoder", config.encoder_steps, row)
                 clock.lap("encoder")
                 if state.encoder_step % config.checkpoint_every == 0:
-                    save_checkpoint(folder, state)
-                check()
+                    checkpoint()
+                check(any_rank)
     except StopNow:
         log.close()
-        if not (folder / CHECKPOINT).exists():
+        if folder and not (folder / CHECKPOINT).exists():
             raise TrainingError("stopped at once, before the first checkpoint; start again with --force "
                                 "(or --out elsewhere)") from None
-        raise TrainingInterrupted(f"stopped at once, mid-step; {folder / CHECKPOINT} holds the last periodic "
-                                  "checkpoint") from None
+        raise TrainingInterrupted(f"stopped at once, mid-step; {config.bundle_dir / CHECKPOINT} holds the last "
+                                  "periodic checkpoint") from None
     except KeyboardInterrupt:
-        save_checkpoint(folder, state)
+        checkpoint()
         log.close()
         raise TrainingInterrupted(f"interrupted at GAN step {state.step}, encoder step "
-                                  f"{state.encoder_step}; checkpoint saved in {folder}") from None
+                                  f"{state.encoder_step}; checkpoint saved in {config.bundle_dir}") from None
 
 
 class StageClock:
@@ -184,7 +214,8 @@ class StageClock:
 
 
 def _meta(config: TrainConfig, net: NetConfig, data: TrainingData, state: TrainState,
-          calibration: dict[str, Calibration], stages: dict[str, float], device: torch.device) -> BundleMeta:
+          calibration: dict[str, Calibration], stages: dict[str, float], device: torch.device,
+          digests: list[str]) -> BundleMeta:
     training = TrainingSummary(
         data=str(data.folder), layouts=data.layouts, train_scans=int(data.train.shape[0]),
         validation_scans=int(data.validation.shape[0]), validation_ids=data.validation_ids,
@@ -196,7 +227,7 @@ def _meta(config: TrainConfig, net: NetConfig, data: TrainingData, state: TrainS
         finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         head_seconds=round(stages.get("head", 0.0), 1), train_ids=data.train_ids,
         default_steps=DEFAULT_STEPS[config.objective],
-        stages={k: round(v, 2) for k, v in stages.items()})
+        stages={k: round(v, 2) for k, v in stages.items()}, world_size=len(digests), replica_digests=digests)
     return BundleMeta(name=config.name, objective=config.objective, network=net, depth=data.scale,
                       invert=config.invert, calibration=calibration, training=training, framing=config.framing,
                       segmenter=config.segmenter if config.head else None)

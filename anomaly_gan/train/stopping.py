@@ -16,7 +16,7 @@ class StopNow(KeyboardInterrupt):
 
 
 @contextmanager
-def stop_at_step_boundary() -> Iterator[Callable[[], None]]:
+def stop_at_step_boundary() -> Iterator[Callable[..., None]]:
     """Within the block the first signal is only noted; call the yielded `check()` between steps
     and it raises KeyboardInterrupt there. A second signal raises StopNow mid-step. Outside the
     main thread (signals cannot be caught there) `check()` does nothing."""
@@ -27,9 +27,10 @@ def stop_at_step_boundary() -> Iterator[Callable[[], None]]:
             raise StopNow(signal.Signals(signum).name)
         pending.append(signum)
 
-    def check() -> None:
-        if pending:
-            raise KeyboardInterrupt(signal.Signals(pending[0]).name)
+    def check(agree: Callable[[bool], bool] = lambda asked: asked) -> None:
+        """`agree` turns this process's answer into all processes' (torchrun ranks stop together)."""
+        if agree(bool(pending)):
+            raise KeyboardInterrupt(signal.Signals(pending[0]).name if pending else "another rank")
 
     if threading.current_thread() is not threading.main_thread():
         yield check

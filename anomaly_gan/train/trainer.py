@@ -25,6 +25,7 @@ from anomaly_gan.models.dcgan import Critic, Encoder, Generator, init_weights
 from anomaly_gan.train.augment import diff_augment
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.objectives import CriticFn, Objective
+from anomaly_gan.train.replicas import average_gradients, broadcast_buffers
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_KEYS = ("models", "ema", "optimisers", "fixed_z", "step", "encoder_step", "seconds", "extra", "rng",
@@ -157,6 +158,7 @@ def gan_step(objective: Objective, generator: nn.Module, critic: nn.Module, view
                 d_loss, row = objective.critic_loss(view, real, fake.float())
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
+            average_gradients(critic)
             opt_d.step()
             objective.after_critic_step(critic)
         row["d_loss"] = d_loss.item()
@@ -165,6 +167,7 @@ def gan_step(objective: Objective, generator: nn.Module, critic: nn.Module, view
         g_loss, g_stats = objective.generator_loss(view, fake.float())
     opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
+    average_gradients(generator)
     opt_g.step()
     return {"g_loss": g_loss.item(), **row, **g_stats}
 
@@ -182,6 +185,7 @@ def train_gan(config: TrainConfig, objective: Objective, state: TrainState, data
         row = gan_step(objective, g, d, view, (state.opt_g, state.opt_d), step,
                        lambda: _sample(data, config.batch_size),
                        lambda: torch.randn(config.batch_size, config.latent, device=device))
+        broadcast_buffers(g, d)
         if state.ema is not None:  # warm-up: early weights are forgotten quickly
             _update_ema(state.ema, g, min(config.ema, (1 + step) / (10 + step)))
         state.step = step + 1
@@ -208,7 +212,9 @@ def train_encoder(config: TrainConfig, state: TrainState, data: torch.Tensor) ->
             loss = image + config.invert.kappa * feature
         state.opt_e.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(e)
         state.opt_e.step()
+        broadcast_buffers(e)
         state.encoder_step = step + 1
         elapsed = time.perf_counter() - started
         state.seconds += elapsed
