@@ -118,9 +118,12 @@ def resumed(folder: Path, results: Results) -> tuple[set[str], Results, Names]:
                    "options, or use a new --out")
     from anomaly_gan.detect.pipeline import Names
 
-    done = {r.scan for r in read_records(folder)}
+    done, names = set(), Names()
+    for r in read_records(folder):
+        done.add(r.scan)
+        names(r.label, r.id)  # the same names, in the same order, as the interrupted run gave
     before.unreadable = list(dict.fromkeys(before.unreadable + results.unreadable))
-    return done, before, Names.replayed(folder)
+    return done, before, names
 
 
 @command()
@@ -236,7 +239,9 @@ def detect(
             return
         folder = root
         shards = [root / "shards" / f"{rank}-of-{world.size}" for rank in range(world.size)]
-        results = merge_or_fail(root, shards)
+        from anomaly_gan.report.merge import merge as join
+
+        results = join(root, checked_shards(shards))
         world.stop()
     finish(results, folder, report_top, report_console, json_out)
     if results.unreadable:
@@ -245,11 +250,11 @@ def detect(
         raise typer.Exit(1)
 
 
-def merge_or_fail(out: Path, shards: list[Path]) -> Results:
-    from anomaly_gan.report.merge import merge
+def checked_shards(shards: list[Path]) -> list[tuple[Path, Results]]:
+    from anomaly_gan.report.merge import check_shards
 
     try:
-        return merge(out, shards)
+        return check_shards(shards)
     except ResultsError as e:
         raise fail(str(e)) from None
 
@@ -281,14 +286,11 @@ def merge(
 
     Panels stay in the shard folders; the report links them there.
     """
-    from anomaly_gan.report.merge import check_shards
+    from anomaly_gan.report.merge import merge as join
 
-    try:
-        check_shards(shards)  # before OUT is made
-    except ResultsError as e:
-        raise fail(str(e)) from None
+    runs = checked_shards(shards)  # before OUT is made
     folder = output_dir(out, force)
-    results = merge_or_fail(folder, shards)
+    results = join(folder, runs)
     finish(results, folder, report_top, console, json_out=False)
     if results.unreadable:
         raise typer.Exit(2)

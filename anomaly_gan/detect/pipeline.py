@@ -25,7 +25,7 @@ from anomaly_gan.data.scan import Scan, ScanError
 from anomaly_gan.detect.detector import Detector, ScanScores
 from anomaly_gan.fsutil import atomic_save_npy
 from anomaly_gan.report.images import captioned_row, colour_image, depth_image, heat_overlay, save_rgb
-from anomaly_gan.report.records import ModelUsed, Output, Record, Results, ResultsWriter, read_records
+from anomaly_gan.report.records import ModelUsed, Output, Record, Results, ResultsWriter
 
 IN_FLIGHT = 2  # batches decoded ahead, and batches waiting to be written
 
@@ -41,10 +41,11 @@ class PanelChoice:
     def wants(self, score: float, anomalous: bool) -> bool:
         if self.output.panels != "top":
             return self.output.panels == "all"
-        in_top = len(self.heap) < self.output.top or score > self.heap[0]
-        if in_top and self.output.top:
-            (heapq.heappush if len(self.heap) < self.output.top else heapq.heappushpop)(self.heap, score)
-        return anomalous or (in_top and self.output.top > 0)
+        top = self.output.top
+        if top and (len(self.heap) < top or score > self.heap[0]):
+            (heapq.heappush if len(self.heap) < top else heapq.heappushpop)(self.heap, score)
+            return True
+        return anomalous
 
 
 class Names:
@@ -61,14 +62,6 @@ class Names:
             name = f"{base}_{k}"
         self.used.add(name)
         return name
-
-    @classmethod
-    def replayed(cls, folder: Path) -> Names:
-        """The names an interrupted run in `folder` had given, so a resumed run continues them."""
-        names = cls()
-        for r in read_records(folder):
-            names(r.label, r.id)
-        return names
 
 
 def models_used(detectors: list[Detector]) -> list[ModelUsed]:

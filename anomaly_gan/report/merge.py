@@ -56,9 +56,9 @@ def check_shards(folders: list[Path]) -> list[tuple[Path, Results]]:
     return sorted(runs, key=lambda pair: pair[1].shard.index)
 
 
-def merge(out: Path, folders: list[Path]) -> Results:
-    """Write the joined run.json, results.jsonl and results.csv into `out` (an empty folder)."""
-    runs = check_shards(folders)
+def merge(out: Path, runs: list[tuple[Path, Results]]) -> Results:
+    """Write the joined run.json, results.jsonl and results.csv of `check_shards`' runs into `out`
+    (an empty folder)."""
     first = runs[0][1]
     results = Results(first.models, first.mode, [u for _, run in runs for u in run.unreadable],
                       notes=list(dict.fromkeys(n for _, run in runs for n in run.notes)),

@@ -115,11 +115,11 @@ def train(config: TrainConfig, report: Report, resume: bool = False, force: bool
     state.extra["config"] = config.to_dict()
     clock.laps = state.extra.setdefault("stages", {})  # kept in the checkpoint: times add up across resumes
     clock.lap("data")
-    log = TrainLog(folder if world.main else None, {"gan": state.step, "encoder": state.encoder_step}
-                   if resume else None)
+    writes = folder if world.main else None  # the other ranks write nothing
+    log = TrainLog(writes, {"gan": state.step, "encoder": state.encoder_step} if resume else None)
     local = replace(config, batch_size=max(1, config.batch_size // world.size))
     train_x = data.train[world.rank::world.size].to(device)
-    _train_networks(local, objective, state, train_x, log, report, clock, folder if world.main else None)
+    _train_networks(local, objective, state, train_x, log, report, clock, writes)
     if world.main:
         save_checkpoint(folder, state)
     clock.lap("encoder")
