@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -46,9 +46,10 @@ def atomic_write_chunks(path: Path, chunks: Iterable[str]) -> None:
     _atomic_write(path, write)
 
 
-def atomic_imwrite(path: Path, image: np.ndarray) -> None:
-    """Encode with OpenCV (format from the suffix) and write atomically."""
-    ok, buf = cv2.imencode(path.suffix, image)
+def atomic_imwrite(path: Path, image: np.ndarray, params: Sequence[int] = ()) -> None:
+    """Encode with OpenCV (format from the suffix, `params` as cv2.imencode takes them) and write
+    atomically."""
+    ok, buf = cv2.imencode(path.suffix, image, list(params))
     if not ok:
         raise OSError(f"{path}: could not encode image")
     atomic_write_bytes(path, buf.tobytes())

@@ -60,7 +60,7 @@ def test_header_shows_the_score_distribution_and_flags_an_undertrained_bundle(ti
     said = runner.invoke(app, ["detect", str(folder), "--model", str(tiny_bundle), "--out", str(tmp_path / "o1")])
     assert "warning: model sphere-gan looks undertrained (12 GAN steps" in " ".join(said.output.split())
     _, html = detect(tiny_bundle, tmp_path)
-    assert 'alt="score distribution"' in html
+    assert '<div class="dist"><svg' in html and "held-out good scans (calibration) (" in html
     assert "looks undertrained: 12 GAN steps, under half the default 1500" in html
 
 

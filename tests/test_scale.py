@@ -79,7 +79,7 @@ def test_panels_for_the_top_n_and_flagged_only(scans: Path, tiny_bundle: Path, s
     drawn = {r["id"] for r in records if r["map"]}
     best = {r["id"] for r in sorted(records, key=lambda r: r["score"], reverse=True)[:3]}
     assert best <= drawn < {r["id"] for r in records}  # the top 3 have panels, not every scan
-    assert {f"maps/{p.name}" for p in (tmp_path / "top" / "maps").glob("*.png")} == {r["map"] for r in records
+    assert {f"maps/{p.name}" for p in (tmp_path / "top" / "maps").glob("*.jpg")} == {r["map"] for r in records
                                                                                     if r["map"]}
     page = (tmp_path / "top" / "report.html").read_text()
     assert page.count("data:image/jpeg") == 3 and page.count('"line/') == 0

@@ -222,7 +222,7 @@ def _record(scan: Scan, plan: _Plan, detector: Detector, s: ScanScores, out: Pat
     i = plan.index
     panel = npy = None
     if plan.panel:
-        panel = out / "maps" / f"{plan.name}.png"
+        panel = out / "maps" / f"{plan.name}.jpg"
         save_rgb(panel, _panel(s.x[i].numpy(), s.scored.recon[i], s.scored.maps[i], detector.map_scales))
     if output.save_maps:
         npy = out / "maps" / f"{plan.name}.npy"

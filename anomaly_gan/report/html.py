@@ -22,7 +22,6 @@ import cv2
 import numpy as np
 
 from anomaly_gan.fsutil import atomic_write_chunks
-from anomaly_gan.report.plots import histogram_figure
 from anomaly_gan.report.records import (
     RECORDS,
     REPORT_TOP,
@@ -33,6 +32,7 @@ from anomaly_gan.report.records import (
     read_records,
     read_results,
 )
+from anomaly_gan.report.svg import histogram_svg
 
 PAGE = 100  # rows per page of the table of all scans
 
@@ -53,7 +53,7 @@ img.panel{height:96px;cursor:zoom-in} td.file{max-width:220px;word-break:break-a
 .why{display:flex;align-items:center;gap:4px;font-size:11px;white-space:nowrap}
 .why span{width:52px;color:#555} .why i{display:inline-block;height:8px;background:#c62828}
 .why b{font-weight:400;color:#555} .warn{background:#fff4e5;border:1px solid #f0b429;padding:6px 10px}
-.dist img{width:460px;max-width:100%}
+.dist svg{max-width:100%;height:auto}
 .bad{color:#b00020;font-weight:600} .ok{color:#1b5e20}
 .figs img{width:420px;max-width:48%;margin:4px}
 .metrics td{padding:2px 14px 2px 0;font-size:13px}
@@ -99,14 +99,13 @@ def _data_uri(data: bytes, kind: str = "png") -> str:
 
 
 def _thumbnail(path: Path) -> str:
-    """Panels are stored 3x enlarged with captions; the report embeds them at half that size as JPEG
-    (a sixth of the PNG's bytes), and the enlarged view loads the panel file itself (maps/ beside
-    the report)."""
-    image = cv2.imread(str(path))
+    """Panels are stored 3x enlarged with captions; the report embeds them at half that size (the
+    JPEG decoder scales while it decodes), and the enlarged view loads the panel file itself
+    (maps/ beside the report)."""
+    image = cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_2)
     if image is None:
         return ""
-    small = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    return _data_uri(cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes(), "jpeg")
+    return _data_uri(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes(), "jpeg")
 
 
 def _why(record: Record) -> str:
@@ -125,9 +124,9 @@ def _distribution(results: Results, run: list[float]) -> str:
     model = results.models[0]
     if not model.good_scores or not run:
         return ""
-    png = histogram_figure(np.array(model.good_scores), np.array(run), model.threshold,
-                           ("held-out good scans (calibration)", "this run"), f"Scores, {model.class_}", (6, 2.6))
-    return f'<div class="dist"><img src="{_data_uri(png)}" alt="score distribution"></div>'
+    svg = histogram_svg((np.array(model.good_scores), np.array(run)), ("held-out good scans (calibration)",
+                        "this run"), model.threshold, f"Scores, {model.class_}")
+    return f'<div class="dist">{svg}</div>'
 
 
 def _nothing_flagged(closest: Record | None) -> str:
