@@ -95,7 +95,7 @@ def main() -> None:
         seconds, rss = run_cli(folder, args.model, out)
         first = first or rss
         assert read_results(out).scans == count
-        panels = len(list((out / "maps").glob("*.png")))
+        panels = len(list((out / "maps").glob("*.jpg")))
         size = (out / "report.html").stat().st_size / 2**20
         report.add(f"| {count} | {seconds:.1f} | {count / seconds:.0f} | {count / seconds / core:.0%} | {rss:.0f} | "
                    f"{rss / first - 1:+.1%} | {size:.1f} | {panels} |")

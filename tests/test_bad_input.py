@@ -101,9 +101,13 @@ def test_empty_and_unknown_folders(tmp_path: Path) -> None:
     with pytest.raises(ScanError, match="empty: no scans found.*empty"):
         find_scans(tmp_path / "empty")
     (tmp_path / "odd").mkdir()
-    (tmp_path / "odd" / "a.png").write_bytes(b"x")
-    with pytest.raises(ScanError, match="a.png: not a scan file"):
+    (tmp_path / "odd" / "a.dat").write_bytes(b"x")
+    with pytest.raises(ScanError, match="a.dat: not a scan file"):
         find_scans(tmp_path / "odd")
+    (tmp_path / "odd" / "b.png").write_bytes(b"x")  # a lone image is a colour-only scan, read when scored
+    (ref,) = find_scans(tmp_path / "odd").refs
+    with pytest.raises(ScanError, match="b.png: truncated PNG"):
+        load_scan(ref)
 
 
 def test_unreadable_permissions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from anomaly_gan import __version__
 from anomaly_gan.bundle.calibration import Calibration
+from anomaly_gan.data.channels import CHANNEL_SETS, Channels
 from anomaly_gan.data.framing import Framing
 from anomaly_gan.data.tensor import DepthScale
 from anomaly_gan.models.config import NetConfig, SegmenterConfig
@@ -21,7 +22,7 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 MODES = ("fast", "refine", "seed")
 DEFAULT_MODE = "refine"  # what detect, evaluate and view use unless told otherwise
-CHANNELS = ("R", "G", "B", "D")
+CHANNEL_NAMES = ("R", "G", "B", "D")  # of the 4-channel scan array; a bundle lists those it sees
 COLOUR_NORMALISATION = "value / 127.5 - 1"
 DEPTH_ENCODING = ("nearness: depth near -> 1, far -> -0.8, missing -> -1; range fitted on the "
                   "training scans")
@@ -74,6 +75,7 @@ class TrainingSummary:
     stages: dict[str, float] = field(default_factory=dict)  # wall seconds: data, gan, encoder, head, ...
     world_size: int = 1  # processes that trained it together (torchrun); batch_size is their sum
     replica_digests: list[str] = field(default_factory=list)  # each rank's final weights: all equal
+    grayscale: bool = False  # learned from grayscale images: colour scans are refused
 
     @property
     def minutes(self) -> float:
@@ -101,6 +103,10 @@ class BundleMeta:
     def label(self) -> str:
         return f"{self.name}-{self.objective}"
 
+    @property
+    def channels(self) -> Channels:
+        return Channels(self.network.inputs)
+
     def undertrained(self) -> str:
         """Why this bundle looks undertrained ("" if it does not): a GAN run under half its objective's
         default length, or held-out good scans it reconstructs far worse than trained bundles do."""
@@ -119,7 +125,7 @@ class BundleMeta:
         return {
             "format": FORMAT, "format_version": FORMAT_VERSION, "package_version": self.package_version,
             "name": self.name, "objective": self.objective, "network": self.network.to_dict(),
-            "channels": list(CHANNELS),
+            "channels": [CHANNEL_NAMES[i] for i in self.channels.indices],
             "normalisation": {"colour": COLOUR_NORMALISATION, "depth": self.depth.to_dict(),
                               "depth_encoding": DEPTH_ENCODING},
             "invert": asdict(self.invert), "default_mode": self.default_mode,
@@ -168,9 +174,11 @@ def read_meta(folder: Path) -> BundleMeta:
                           f"{raw.get('format_version')!r}; this anomaly-gan reads {FORMAT!r} "
                           f"versions {', '.join(map(str, READABLE_VERSIONS))} (retrain, or use the matching "
                           "anomaly-gan)")
-    channels = raw.get("network", {}).get("channels")
-    if channels != 4:
-        raise BundleError(f"{meta_path}: network has {channels} channels; anomaly-gan scores 4 (RGB-D)")
+    network = raw.get("network", {})
+    inputs, channels = network.get("inputs", "rgbd"), network.get("channels")
+    if inputs not in CHANNEL_SETS or channels != Channels(inputs).count:
+        raise BundleError(f"{meta_path}: network has {channels} channels for inputs {inputs!r}; anomaly-gan "
+                          "scores 4 (RGB-D), 3 (RGB) or 1 (depth)")
     try:
         return BundleMeta.from_dict(raw)
     except (KeyError, TypeError, ValueError) as e:

@@ -12,6 +12,7 @@ from rich.table import Table
 from anomaly_gan.cli.app import command, console, fail, output_dir, progress_bar, warn
 from anomaly_gan.data.camera import Intrinsics
 from anomaly_gan.data.info import summarise
+from anomaly_gan.data.digits import write_digits
 from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.data.preprocess import PreprocessConfig, preprocess_scan
 from anomaly_gan.data.scan import ScanError
@@ -31,8 +32,11 @@ def _intrinsics(text: str | None) -> Intrinsics | None:
 @command()
 def synth(
     out: Annotated[Path, typer.Argument(help="Folder to write; becomes a class root (OUT/<shape>/...).")],
-    shape: Annotated[list[str], typer.Option(help=f"Shape(s) to render: {', '.join(SHAPES)}.")] = ["sphere"],  # noqa: B006
+    shape: Annotated[list[str], typer.Option(help=f"Shape(s) to render: {', '.join(SHAPES)}; or digits: "
+                                                  "scikit-learn's handwritten digits as OUT/0 ... OUT/9 "
+                                                  "grayscale image folders.")] = ["sphere"],  # noqa: B006
     count: Annotated[int, typer.Option(min=1, help="Scans per shape.")] = 300,
+    size: Annotated[int, typer.Option(help="Image side in pixels (digits: upsampled from 8x8).")] = 64,
     defect_rate: Annotated[float | None, typer.Option(
         min=0.0, max=1.0, help="Fraction of scans with a defect; >0 writes an MVTec-style "
         "test tree (test/good, test/<defect> with gt/ masks). Default 0, or 0.5 with --from.")] = None,
@@ -41,9 +45,20 @@ def synth(
     seed: Annotated[int, typer.Option(help="Same seed, same scans.")] = 0,
     force: Annotated[bool, typer.Option(help="Replace OUT (or OUT/<shape>) if it exists.")] = False,
 ) -> None:
-    """Render synthetic RGB-D scans (boxes, cylinders, spheres), optionally with defects + masks."""
+    """Render synthetic RGB-D scans (boxes, cylinders, spheres), optionally with defects + masks.
+
+    `--shape digits` writes the 1,797 handwritten digits scikit-learn ships (no download).
+    """
     started, written = time.perf_counter(), 0
-    if from_ is not None:
+    if size < 8:
+        raise fail(f"--size {size}: at least 8 pixels")
+    if shape == ["digits"]:
+        output_dir(out, force)
+        with progress_bar("writing digits", 1797) as advance:
+            for _ in write_digits(out, size):
+                written += 1
+                advance()
+    elif from_ is not None:
         try:
             refs = find_scans(from_).refs
         except ScanError as e:
@@ -63,7 +78,7 @@ def synth(
         for name in shape:
             target = output_dir(out / name, force)
             with progress_bar(f"rendering {name}", count) as advance:
-                for _ in synthesise(target, name, count, seed, defect_rate or 0.0):
+                for _ in synthesise(target, name, count, seed, defect_rate or 0.0, size=size):
                     written += 1
                     advance()
     elapsed = time.perf_counter() - started

@@ -25,6 +25,7 @@ from anomaly_gan.cli.app import (
     run_folder,
     warn,
 )
+from anomaly_gan.data.channels import lacking
 from anomaly_gan.data.layouts import ScanRef, find_scans
 from anomaly_gan.data.scan import ScanError
 from anomaly_gan.distributed import World
@@ -200,6 +201,10 @@ def detect(
                                    skip_broken=model is None)
     except (BundleError, ValueError) as e:
         raise fail(str(e)) from None
+    meta = detectors[0].bundle.meta
+    if all(lacking(r.channels, meta.channels, meta.label) for r in refs):  # said once, not once per scan
+        raise fail(f"{refs[0].source}: {lacking(refs[0].channels, meta.channels, meta.label)} (and so has every "
+                   f"scan given)")
     from anomaly_gan.detect.pipeline import detect as run_detect
     from anomaly_gan.detect.pipeline import models_used
 

@@ -143,6 +143,9 @@ def view(
         cloud = scan_cloud(loaded)
     else:
         detector = _detector(model, mode, device)
+        why = detector.refuses(loaded)
+        if why:
+            raise fail(f"{loaded.source}: {why}")
         scored = detector.score([loaded])
         cloud = scan_cloud(loaded, scored.scan_maps(0, loaded.shape)[0], detector.map_scales[0])
         verdict = "ANOMALOUS" if scored.anomalous[0] else "good"

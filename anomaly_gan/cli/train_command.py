@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 from anomaly_gan.cli.app import caution_if_undertrained, command, console, fail, progress_display, warn
+from anomaly_gan.data.channels import CHANNEL_SETS
 from anomaly_gan.distributed import RankFailed, World
+from anomaly_gan.models.config import IMAGE_SIZES
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.objective_settings import DEFAULT_SETTINGS, DEFAULT_STEPS, SMOOTHED, with_switches
 
@@ -56,6 +58,10 @@ def train(
     head: Annotated[bool, typer.Option(help="Train the segmentation head on simulated defects.")] = DEFAULTS.head,
     head_steps: Annotated[int, typer.Option(min=1, help="Segmentation head updates.")] = DEFAULTS.head_steps,
     batch_size: Annotated[int, typer.Option(min=2)] = DEFAULTS.batch_size,
+    channels: Annotated[str | None, typer.Option(help="rgbd, rgb or depth: what the networks see (default: what "
+                                                      "the scans hold; rgb ignores their depth).")] = None,
+    image_size: Annotated[int, typer.Option(help=f"Network size: {', '.join(map(str, IMAGE_SIZES))}; scans are "
+                                                 "resized to it.")] = DEFAULTS.image_size,
     width: Annotated[int, typer.Option(min=4, help="Base channel count of the networks.")] = DEFAULTS.width,
     augment: Annotated[bool, typer.Option(help="DiffAugment on real and fake.")] = DEFAULTS.augment,
     ema: Annotated[float, typer.Option(min=0.0, max=0.99999, help="Generator EMA decay (0 = off).")] = DEFAULTS.ema,
@@ -90,8 +96,13 @@ def train(
                                  n_critic=n_critic, clip=clip, gp_weight=gp_weight)
     except ValueError as e:
         raise fail(str(e)) from None
+    if channels is not None and channels not in CHANNEL_SETS:
+        raise fail(f"--channels {channels}: choose one of {', '.join(CHANNEL_SETS)}")
+    if image_size not in IMAGE_SIZES:
+        raise fail(f"--image-size {image_size}: choose one of {', '.join(map(str, IMAGE_SIZES))}")
     config = TrainConfig(name=shape, objective=objective, objective_settings=settings, data=data, out=out,
-                         steps=steps, batch_size=batch_size, width=width, augment=augment, ema=ema,
+                         steps=steps, batch_size=batch_size, channels=channels, image_size=image_size, width=width,
+                         augment=augment, ema=ema,
                          encoder_steps=encoder_steps, head=head, head_steps=head_steps, far=far, seed=seed,
                          device=device)
     if data is not None and not data.exists():

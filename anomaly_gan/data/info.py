@@ -30,6 +30,8 @@ class ClassSummary:
     def depth_range(self) -> str:
         if not self.scans:
             return "-"
+        if self.depth_min > self.depth_max:
+            return "no depth (colour only)"
         return f"{self.depth_min:g}..{self.depth_max:g} {'/'.join(sorted(self.units))}"
 
 
@@ -50,8 +52,11 @@ def summarise(root: Path) -> Iterator[ClassSummary]:
             else:
                 summary.scans += 1
                 summary.sizes[f"{scan.shape[1]}x{scan.shape[0]}"] += 1
-                summary.units[scan.depth_unit] += 1
                 summary.labels[ref.label] += 1
+                if not scan.has_depth:
+                    yield summary
+                    continue
+                summary.units[scan.depth_unit] += 1
                 summary.depth_min = min(summary.depth_min, float(np.nanmin(scan.depth)))
                 summary.depth_max = max(summary.depth_max, float(np.nanmax(scan.depth)))
             yield summary

@@ -11,11 +11,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from anomaly_gan.data.readers import (
     read_array,
     read_cloud,
     read_colour,
     read_depth,
+    read_image,
     read_mask,
     read_xyz,
 )
@@ -23,6 +26,9 @@ from anomaly_gan.data.scan import Scan, ScanError
 
 # Leaf layouts: (name, colour folder, depth folder), checked in this order.
 PAIRED_LAYOUTS = (("seed", "RGB_Final", "Depth_Final"), ("mvtec", "rgb", "xyz"), ("paired", "rgb", "depth"))
+# A colour or depth folder alone, without its partner: colour-only ("image") or depth-only scans.
+LONE_FOLDERS = {"image": ("RGB_Final", "rgb"), "depth": ("Depth_Final", "depth")}
+RGBD_LAYOUTS = {"seed", "mvtec", "paired", "array", "cloud"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 FILE_SUFFIXES = {".npz": "array", ".npy": "array", ".ply": "cloud", ".pcd": "cloud"}
 IGNORED_SUFFIXES = {".md", ".txt", ".json", ".csv", ".yaml", ".yml", ".html", ".log"}
@@ -43,6 +49,11 @@ class ScanRef:
     def source(self) -> Path:
         return self.rgb or self.depth  # type: ignore[return-value]
 
+    @property
+    def channels(self) -> str:
+        """What its files hold: rgbd, rgb (a lone image) or depth (a lone depth image)."""
+        return {"image": "rgb", "depth": "depth"}.get(self.layout, "rgbd")
+
 
 @dataclass
 class Discovery:
@@ -62,8 +73,13 @@ def natural_key(path: Path) -> list:
 
 
 def leaf_layout(folder: Path) -> str | None:
+    """The layout of a folder holding one set of scans: a paired layout, or "image" / "depth" for
+    a colour or depth folder without its partner."""
     for name, colour, depth in PAIRED_LAYOUTS:
         if (folder / colour).is_dir() and (folder / depth).is_dir():
+            return name
+    for name, lone in LONE_FOLDERS.items():
+        if any((folder / d).is_dir() for d in lone):
             return name
     return None
 
@@ -81,6 +97,10 @@ def find_scans(path: Path, label: str = "good") -> Discovery:
     if not found.refs:
         why = "; ".join(found.skipped[:3]) or "it is empty"
         raise ScanError(f"{path}: no scans found in a known layout ({why})")
+    if "image" in found.layouts and found.layouts & RGBD_LAYOUTS:
+        lone = next(r.source for r in found.refs if r.layout == "image")
+        raise ScanError(f"{path}: mixes RGB-D scans ({', '.join(sorted(found.layouts & RGBD_LAYOUTS))}) with lone "
+                        f"images (first: {lone}); keep colour-only images in a folder of their own")
     found.refs.sort(key=lambda r: natural_key(r.source))
     return found
 
@@ -119,13 +139,16 @@ def _walk(path: Path, label: str) -> Discovery:
 
 
 def _single_files(files: list[Path], label: str) -> Discovery:
+    """Single-file scans, and lone images: colour-only scans (the plain image-folder layout)."""
     found = Discovery()
     for f in files:
-        kind = FILE_SUFFIXES.get(f.suffix.lower())
+        suffix = f.suffix.lower()
+        kind = FILE_SUFFIXES.get(suffix) or ("image" if suffix in IMAGE_SUFFIXES else None)
         if kind:
-            found.refs.append(ScanRef(f.stem, kind, f if kind == "array" else None, f, label=label))
+            found.refs.append(ScanRef(f.stem, kind, None if kind == "cloud" else f,
+                                      None if kind == "image" else f, label=label))
             found.layouts.add(kind)
-        elif f.suffix.lower() not in IGNORED_SUFFIXES:
+        elif suffix not in IGNORED_SUFFIXES:
             found.skipped.append(f"{f}: not a scan file (no depth partner or known layout)")
     return found
 
@@ -144,10 +167,15 @@ def _images(folder: Path, found: Discovery) -> dict[str, Path]:
 
 def _pair_folder(folder: Path, layout: str, label: str) -> Discovery:
     found = Discovery(layouts={layout})
+    masks = _images(folder / "gt", Discovery()) if (folder / "gt").is_dir() else {}
+    if layout in LONE_FOLDERS:
+        lone = next(d for d in LONE_FOLDERS[layout] if (folder / d).is_dir())
+        found.refs = [ScanRef(stem, layout, f if layout == "image" else None, None if layout == "image" else f,
+                              masks.get(stem), label) for stem, f in _images(folder / lone, found).items()]
+        return found
     _, colour_dir, depth_dir = next(entry for entry in PAIRED_LAYOUTS if entry[0] == layout)
     colours = _images(folder / colour_dir, found)
     depths = _images(folder / depth_dir, found)
-    masks = _images(folder / "gt", Discovery()) if (folder / "gt").is_dir() else {}
     for stem, rgb in colours.items():
         if stem in depths:
             found.refs.append(ScanRef(stem, layout, rgb, depths[stem], masks.get(stem), label))
@@ -160,9 +188,15 @@ def _pair_folder(folder: Path, layout: str, label: str) -> Discovery:
 
 def load_scan(ref: ScanRef) -> Scan:
     """Decode one scan. Raises ScanError naming the file for anything unusable."""
-    unit = "mm"
+    unit, has_colour = "mm", ref.layout != "depth"
     if ref.layout == "array":
         rgb, depth = read_array(ref.source)
+    elif ref.layout == "image":
+        rgb = read_image(ref.source)
+        depth, unit = np.full(rgb.shape[:2], np.nan, np.float32), "none"
+    elif ref.layout == "depth":
+        depth, unit = read_depth(ref.source)
+        rgb = np.zeros((*depth.shape, 3), np.uint8)
     elif ref.layout == "cloud":
         rgb, depth = read_cloud(ref.source, None)
     else:
@@ -179,7 +213,7 @@ def load_scan(ref: ScanRef) -> Scan:
     gt = read_mask(ref.gt) if ref.gt else None
     if gt is not None and gt.shape != depth.shape:
         raise ScanError(f"{ref.gt}: mask size {gt.shape} differs from scan size {depth.shape}")
-    return Scan(ref.id, rgb, depth, unit, gt, ref.label, ref.rgb, ref.depth)
+    return Scan(ref.id, rgb, depth, unit, gt, ref.label, ref.rgb, ref.depth, has_colour)
 
 
 def iter_scans(refs: list[ScanRef]) -> Iterator[tuple[ScanRef, Scan | ScanError]]:

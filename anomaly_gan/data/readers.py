@@ -59,6 +59,19 @@ def read_colour(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def read_image(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB from a lone 8-bit image: colour as it is, grayscale with its one channel
+    repeated (the networks always see three colour channels; a bundle notes that it learned
+    grayscale), an alpha channel dropped."""
+    image = _decode(path)
+    if image.dtype != np.uint8:
+        raise ScanError(f"{path}: image is {image.dtype}, expected 8-bit (a depth image belongs in a "
+                        "depth/ folder)")
+    if image.ndim == 2 or image.shape[2] == 1:
+        return np.repeat(image.reshape(*image.shape[:2], 1), 3, axis=2)
+    return cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB)
+
+
 def read_depth(path: Path) -> tuple[np.ndarray, str]:
     """(H, W) float32 depth with NaN for missing, and its unit (8-bit, mm or m)."""
     image = _decode(path)

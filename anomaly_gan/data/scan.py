@@ -29,11 +29,22 @@ class Scan:
     label: str = "good"
     rgb_path: Path | None = None
     depth_path: Path | None = None
+    has_colour: bool = True
 
     @property
     def valid(self) -> np.ndarray:
         """(H, W) bool: where depth was measured."""
         return np.isfinite(self.depth)
+
+    @property
+    def has_depth(self) -> bool:
+        return bool(self.valid.any())
+
+    @property
+    def grayscale(self) -> bool:
+        """Colour whose three channels are equal (a grayscale image read as RGB)."""
+        return self.has_colour and bool((self.rgb[..., 0] == self.rgb[..., 1]).all()
+                                        and (self.rgb[..., 1] == self.rgb[..., 2]).all())
 
     @property
     def source(self) -> Path | None:

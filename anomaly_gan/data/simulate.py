@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from anomaly_gan.data.channels import RGBD, Channels
 from anomaly_gan.data.framing import object_region
 from anomaly_gan.data.tensor import OBJECT_LEVEL
 
@@ -79,19 +80,22 @@ def _texture(shape: tuple[int, int], rng: np.random.Generator, pool: Sequence[np
 
 
 def simulate(array: np.ndarray, rng: np.random.Generator, kinds: Sequence[str] = KINDS,
-             pool: Sequence[np.ndarray] = ()) -> tuple[np.ndarray, np.ndarray]:
-    """A defective copy of `array` and its (S, S) bool mask of changed pixels.
+             pool: Sequence[np.ndarray] = (), channels: Channels = RGBD) -> tuple[np.ndarray, np.ndarray]:
+    """A defective copy of `array` and its (S, S) bool mask of changed pixels in the channels a
+    model sees (a depth relief is no defect to a colour-only model unless its shading shows).
 
-    pool: other scans' arrays to borrow textures from. A scan with too small an object comes back
+    pool: other scans' arrays to borrow textures from. The object is the largest region of valid
+    depth, or the whole frame for scans without depth. A scan with too small an object comes back
     unchanged with an empty mask.
     """
-    obj = object_region(array[3] > OBJECT_LEVEL)
+    measured = array[3] > OBJECT_LEVEL
+    obj = object_region(measured) if measured.any() else np.ones(measured.shape, bool)
     if obj.sum() < 12:
         return array.copy(), np.zeros(obj.shape, bool)
+    seen = channels.indices
     for _ in range(6):
         out = _apply(array, obj, str(kinds[rng.integers(len(kinds))]), rng, pool)
-        change = np.maximum(np.abs(out[:3] - array[:3]).max(0), np.abs(out[3] - array[3]))
-        mask = change > 0.08
+        mask = np.abs(out[seen] - array[seen]).max(0) > 0.08
         if mask.sum() >= MIN_PIXELS:
             return out, mask
     return array.copy(), np.zeros(obj.shape, bool)

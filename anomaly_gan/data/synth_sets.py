@@ -31,21 +31,22 @@ def _maybe_defective(scan: Scan, rng: np.random.Generator, rate: float) -> Scan:
     return inject(scan, str(rng.choice(list(DEFECTS))), rng)
 
 
-def _render_one(index: int, out: Path, shape: str, seed: int, rate: float) -> Path:
-    scan = render_scan(shape, scan_rng(seed, shape, index), f"{index:05d}")
+def _render_one(index: int, out: Path, shape: str, seed: int, rate: float, size: int) -> Path:
+    scan = render_scan(shape, scan_rng(seed, shape, index), f"{index:05d}", size)
     scan = _maybe_defective(scan, scan_rng(seed, shape + ":defect", index), rate)
     return write_scan(scan, _destination(out, scan, rate > 0), "seed")
 
 
 def synthesise(out: Path, shape: str, count: int, seed: int = 0, defect_rate: float = 0.0,
-               workers: int | None = None) -> Iterator[Path]:
-    """Render `count` scans of `shape` into `out`; yields each written colour path.
+               workers: int | None = None, size: int = 64) -> Iterator[Path]:
+    """Render `count` scans of `shape`, `size` pixels square, into `out`; yields each written
+    colour path.
 
     With defect_rate 0 `out` holds one seed-layout folder; otherwise an MVTec-style test tree
     (`test/good`, `test/<defect>` with `gt/` masks).
     """
     open3d()  # here, not in a worker, so that a missing libusb is one line
-    job = partial(_render_one, out=out, shape=shape, seed=seed, rate=defect_rate)
+    job = partial(_render_one, out=out, shape=shape, seed=seed, rate=defect_rate, size=size)
     workers = workers or min(2, multiprocessing.cpu_count())
     if workers == 1 or count < 16:
         yield from map(job, range(count))

@@ -1,4 +1,5 @@
-"""Scan <-> network tensor: 4 x S x S in [-1, 1], channels R, G, B, D.
+"""Scan <-> network tensor: 4 x S x S in [-1, 1], channels R, G, B, D (a scan without depth has
+its depth channel missing throughout, one without colour black colour; data.channels).
 
 Depth is scaled with a range fitted once on the training scans and stored in the model bundle,
 never per image, so absolute geometry (a part standing 2 cm too high) stays visible. Depth is
@@ -45,6 +46,9 @@ class DepthScale:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+NO_DEPTH = DepthScale(0.0, 1.0, "none")  # the scale of scans that have no depth (colour-only cameras)
 
 
 def resize_scan(scan: Scan, size: int) -> tuple[np.ndarray, np.ndarray]:

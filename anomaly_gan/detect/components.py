@@ -1,17 +1,20 @@
 """From a scan and its reconstruction to per-scan score components and per-pixel maps.
 
 Components (higher = more anomalous):
-  colour   mean |x - G(z)| over the colour channels, on the object
-  depth    mean |x - G(z)| over the depth channel, on the object
-           ("on the object": pixels with depth in the scan or in its reconstruction; a mean over
-           the whole frame would mostly measure how big the object is)
+  colour   mean |x - G(z)| over the colour channels, on the object (models that see colour)
+  depth    mean |x - G(z)| over the depth channel, on the object (models that see depth)
+           ("on the object": pixels with depth in the scan or in its reconstruction, or the whole
+           frame for scans without depth; a mean over the whole frame would mostly measure how
+           big the object is)
   feature  mean squared critic-feature residual (f-AnoGAN's kappa term)
   critic   minus the critic's realness score
   peak     99th percentile of the smoothed residual map (catches small local defects)
   search   the inversion's own final loss (seed mode: the publication's score)
   head     bundles with a segmentation head: mean of its HEAD_TOP highest defect probabilities
 Maps, (B, 3, H, W): combined (the head's defect probability, or the residual map without a head),
-colour residual, depth residual; the residual maps are lightly smoothed (3x3 Gaussian).
+colour residual, depth residual; the residual maps are lightly smoothed (3x3 Gaussian). x and
+recon are always 4-channel (data.channels): the channels a model does not see are the scan's own
+in recon, so their residual is zero.
 How the components become one score (standardised on held-out good scans, weighted) is the
 bundle's Calibration; how the weights are fitted is detect.calibrate.
 """
@@ -21,11 +24,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from anomaly_gan.data.channels import RGBD, Channels
 from anomaly_gan.data.tensor import OBJECT_LEVEL
 
 COMPONENTS = ("colour", "depth", "feature", "critic", "peak", "search")
 HEAD = "head"
-HEAD_TOP = 16  # pixels: about a 4x4 defect in the 64x64 object frame
+HEAD_TOP = 16  # pixels at 64x64 (scaled with the area at 32 and 128): about a 4x4 defect
 
 
 def _smooth(maps: torch.Tensor) -> torch.Tensor:
@@ -42,19 +46,25 @@ def residual_maps(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
 
 
 def components(x: torch.Tensor, recon: torch.Tensor, critic, search_loss: torch.Tensor,
-               segmenter=None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+               segmenter=None, channels: Channels = RGBD) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Per-scan components (each (B,)) and the maps (B, 3, H, W)."""
+    seen = channels.indices
     with torch.no_grad():
-        score_x, feat_x = critic(x)
-        _, feat_r = critic(recon)
+        score_x, feat_x = critic(x[:, seen])
+        _, feat_r = critic(recon[:, seen])
         residual = (x - recon).abs()
         per_channel = residual_maps(x, recon)
-        residual_map = per_channel.mean(1)
+        residual_map = per_channel[:, [k for k, on in enumerate((channels.colour, channels.depth)) if on]].mean(1)
         on_object = ((x[:, 3] > OBJECT_LEVEL) | (recon[:, 3] > OBJECT_LEVEL)).float()
-        area = on_object.flatten(1).sum(1).clamp(min=1.0)
-        values = {
-            "colour": (residual[:, :3].mean(1) * on_object).flatten(1).sum(1) / area,
-            "depth": (residual[:, 3] * on_object).flatten(1).sum(1) / area,
+        no_depth = on_object.flatten(1).amax(1) == 0
+        on_object[no_depth] = 1.0
+        area = on_object.flatten(1).sum(1)
+        values = {}
+        if channels.colour:
+            values["colour"] = (residual[:, :3].mean(1) * on_object).flatten(1).sum(1) / area
+        if channels.depth:
+            values["depth"] = (residual[:, 3] * on_object).flatten(1).sum(1) / area
+        values |= {
             "feature": ((feat_x - feat_r) ** 2).mean(1),
             "critic": -score_x,
             "peak": torch.quantile(residual_map.flatten(1), 0.99, dim=1),
@@ -62,6 +72,7 @@ def components(x: torch.Tensor, recon: torch.Tensor, critic, search_loss: torch.
         }
         combined = residual_map
         if segmenter is not None:
-            combined = torch.sigmoid(segmenter(x, recon))
-            values[HEAD] = combined.flatten(1).topk(HEAD_TOP, dim=1).values.mean(1)
+            combined = torch.sigmoid(segmenter(x[:, seen], recon[:, seen]))
+            top = max(1, round(HEAD_TOP * combined[0].numel() / 64**2))
+            values[HEAD] = combined.flatten(1).topk(top, dim=1).values.mean(1)
     return values, torch.cat([combined[:, None], per_channel], dim=1)

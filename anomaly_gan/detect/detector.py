@@ -14,6 +14,7 @@ import torch
 from anomaly_gan.bundle.calibration import Calibration, total
 from anomaly_gan.bundle.meta import MODES, InvertSettings
 from anomaly_gan.bundle.store import Bundle
+from anomaly_gan.data.channels import channels_of, lacking
 from anomaly_gan.data.framing import CropBox, uncrop
 from anomaly_gan.data.scan import Scan
 from anomaly_gan.data.tensor import framed_arrays
@@ -35,7 +36,7 @@ class ScanScores:
     """Scoring a list of scans: the network inputs, components/maps/reconstructions, one score
     and one verdict per scan."""
 
-    x: torch.Tensor  # (N, 4, S, S) on the CPU, in the bundle's frame
+    x: torch.Tensor  # (N, 4, S, S) on the CPU, in the bundle's frame (all 4 channels, data.channels)
     boxes: list[CropBox]  # where each scan's frame lies in the scan
     scored: Scored
     scores: np.ndarray  # (N,)
@@ -73,7 +74,7 @@ class Detector:
             self.threshold_origin = (f"calibrated for a {calibration.far:.1%} false-alarm rate on "
                                      f"{len(calibration.good_scores)} held-out good scans ({mode} mode)")
         nets = Networks(bundle.generator, bundle.critic, bundle.encoder, bundle.eager_generator,
-                        bundle.meta.network.latent, bundle.segmenter)
+                        bundle.meta.network.latent, bundle.segmenter, bundle.meta.channels)
         self.scorer = Scorer(nets, options.invert or bundle.meta.invert, device, options.batch_size, options.seed)
 
     @property
@@ -86,6 +87,15 @@ class Detector:
         for the head's map, else well above the residual peak of good scans."""
         residual = self.calibration.mean["peak"] + 4 * self.calibration.std["peak"]
         return (1.0 if self.bundle.segmenter is not None else residual, residual, residual)
+
+    def refuses(self, scan: Scan) -> str | None:
+        """Why this bundle cannot score the scan (None when it can): a channel it learned is
+        missing, or colour given to a bundle that learned grayscale images."""
+        meta = self.bundle.meta
+        why = lacking(channels_of(scan.has_colour, scan.has_depth), meta.channels, meta.label)
+        if why is None and meta.training.grayscale and not scan.grayscale:
+            why = f"is a colour image, but model {meta.label} learned grayscale images"
+        return why
 
     def tensor(self, scans: list[Scan]) -> tuple[torch.Tensor, list[CropBox]]:
         meta = self.bundle.meta

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from anomaly_gan.data.channels import Channels
 from anomaly_gan.data.layouts import ScanRef, iter_scans
 from anomaly_gan.data.scan import Scan, ScanError
 from anomaly_gan.detect.detector import Detector, ScanScores
@@ -28,6 +29,7 @@ from anomaly_gan.report.images import captioned_row, colour_image, depth_image, 
 from anomaly_gan.report.records import ModelUsed, Output, Record, Results, ResultsWriter
 
 IN_FLIGHT = 2  # batches decoded ahead, and batches waiting to be written
+PANEL_PIXELS = 192  # a panel tile's side: 64-pixel frames are drawn 3x, 32 6x, 128 once
 
 
 class PanelChoice:
@@ -90,7 +92,10 @@ def detect(refs: list[ScanRef], detectors: list[Detector], out: Path, output: Ou
     with ThreadPoolExecutor(1, thread_name_prefix="detect-writer") as pool, \
             _read_ahead(refs, detectors[0].options.batch_size, results.unreadable) as batches:
         try:
-            for scans in batches:
+            for batch in batches:
+                scans = _scorable(batch, detectors, results.unreadable)
+                if not scans:
+                    continue
                 scored = [d.score(scans) for d in detectors]
                 results.notes += resize_notes(scans, scored[0], detectors[0].bundle.meta.network.image_size, sizes)
                 # Best match: the bundle for which the scan sits lowest relative to its threshold.
@@ -112,6 +117,18 @@ def detect(refs: list[ScanRef], detectors: list[Detector], out: Path, output: Ou
             finally:
                 writer.close(finished)
     return results
+
+
+def _scorable(scans: list[Scan], detectors: list[Detector], refused: list[str]) -> list[Scan]:
+    """The scans every bundle can score; the others are noted in `refused` with the reason."""
+    kept = []
+    for scan in scans:
+        why = next((why for d in detectors if (why := d.refuses(scan))), None)
+        if why:
+            refused.append(f"{scan.source}: {why}")
+        else:
+            kept.append(scan)
+    return kept
 
 
 @dataclass(frozen=True)
@@ -206,15 +223,20 @@ def resize_notes(scans: list[Scan], scored: ScanScores, size: int, seen: set[tup
     return notes
 
 
-def _panel(x: np.ndarray, recon: np.ndarray, maps: np.ndarray, scales: tuple[float, float, float]) -> np.ndarray:
+def _panel(x: np.ndarray, recon: np.ndarray, maps: np.ndarray, scales: tuple[float, float, float],
+           channels: Channels) -> np.ndarray:
     """In the bundle's (object-centred) frame: colour | depth | reconstructed colour |
-    reconstructed depth | colour map | depth map | combined map, each map over the colour image."""
-    rgb = colour_image(x)
-    combined, colour, depth = (heat_overlay(rgb, m, scale) for m, scale in zip(maps, scales, strict=True))
-    tiles = [rgb, depth_image(x), colour_image(recon), depth_image(recon), colour, depth, combined]
-    captions = ["colour", "depth", "recon. colour", "recon. depth", f"colour map 0-{scales[1]:.2f}",
-                f"depth map 0-{scales[2]:.2f}", f"combined 0-{scales[0]:.2f}"]
-    return captioned_row(tiles, captions, 3)
+    reconstructed depth | colour map | depth map | combined map, each map over the colour image
+    (over the depth picture for depth models); what the model does not see is left out."""
+    backdrop = colour_image(x) if channels.colour else depth_image(x)
+    combined, colour, depth = (heat_overlay(backdrop, m, scale) for m, scale in zip(maps, scales, strict=True))
+    tiles = [("colour", channels.colour, colour_image(x)), ("depth", channels.depth, depth_image(x)),
+             ("recon. colour", channels.colour, colour_image(recon)),
+             ("recon. depth", channels.depth, depth_image(recon)),
+             (f"colour map 0-{scales[1]:.2f}", channels.colour, colour),
+             (f"depth map 0-{scales[2]:.2f}", channels.depth, depth), (f"combined 0-{scales[0]:.2f}", True, combined)]
+    shown = [(caption, tile) for caption, on, tile in tiles if on]
+    return captioned_row([tile for _, tile in shown], [caption for caption, _ in shown], PANEL_PIXELS // len(x[0]))
 
 
 def _record(scan: Scan, plan: _Plan, detector: Detector, s: ScanScores, out: Path, output: Output) -> Record:
@@ -223,7 +245,8 @@ def _record(scan: Scan, plan: _Plan, detector: Detector, s: ScanScores, out: Pat
     panel = npy = None
     if plan.panel:
         panel = out / "maps" / f"{plan.name}.jpg"
-        save_rgb(panel, _panel(s.x[i].numpy(), s.scored.recon[i], s.scored.maps[i], detector.map_scales))
+        save_rgb(panel, _panel(s.x[i].numpy(), s.scored.recon[i], s.scored.maps[i], detector.map_scales,
+                               detector.bundle.meta.channels))
     if output.save_maps:
         npy = out / "maps" / f"{plan.name}.npy"
         atomic_save_npy(npy, s.scan_maps(i, scan.shape))

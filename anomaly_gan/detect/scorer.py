@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from anomaly_gan.bundle.meta import InvertSettings
+from anomaly_gan.data.channels import RGBD, Channels
 from anomaly_gan.detect.components import components
 from anomaly_gan.detect.invert import Inversion, invert_fast, invert_refine, invert_seed
 
@@ -30,13 +31,14 @@ class Networks:
     eager_generator: Callable[[], nn.Module]  # seed mode needs an nn.Module to copy per scan
     latent: int
     segmenter: nn.Module | None = None  # the segmentation head: (x, recon) -> defect logits
+    channels: Channels = RGBD  # which of the scan's 4 channels the networks see
 
 
 @dataclass
 class Scored:
     values: dict[str, np.ndarray]  # component -> (N,)
     maps: np.ndarray  # (N, 3, S, S): combined, colour, depth (detect.components)
-    recon: np.ndarray  # (N, C, H, W) reconstructions in [-1, 1]
+    recon: np.ndarray  # (N, 4, H, W) reconstructions in [-1, 1]; unseen channels are the scan's
 
     @staticmethod
     def concat(parts: list[Scored]) -> Scored:
@@ -87,12 +89,19 @@ class Scorer:
                          torch.cat([p.loss for p in parts]))
 
     def score_batch(self, x: torch.Tensor, mode: str, ids: Sequence[str]) -> Scored:
-        """Score one batch as given (only seed mode on a CPU splits it into passes)."""
+        """Score one batch of 4-channel scans as given (only seed mode on a CPU splits it into
+        passes); the networks see the bundle's channels."""
         x = x.to(self.device, memory_format=torch.channels_last)
-        inversion = self._invert(x, mode, ids)
-        values, maps = components(x, inversion.recon, self.nets.critic, inversion.loss, self.nets.segmenter)
+        channels = self.nets.channels
+        inversion = self._invert(x if channels.all else x[:, channels.indices].contiguous(
+            memory_format=torch.channels_last), mode, ids)
+        recon = inversion.recon
+        if not channels.all:
+            recon = x.clone()
+            recon[:, channels.indices] = inversion.recon
+        values, maps = components(x, recon, self.nets.critic, inversion.loss, self.nets.segmenter, channels)
         return Scored({k: v.float().cpu().numpy() for k, v in values.items()},
-                      maps.float().cpu().numpy(), inversion.recon.float().cpu().numpy())
+                      maps.float().cpu().numpy(), recon.float().cpu().numpy())
 
     def score(self, x: torch.Tensor, mode: str, ids: Sequence[str]) -> Scored:
         """Score a tensor of any length in batches of batch_size; ids name the scans (N,)."""

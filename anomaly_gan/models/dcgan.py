@@ -1,4 +1,4 @@
-"""4-channel DCGAN for 64x64 RGB-D scans: generator, critic/discriminator and encoder.
+"""DCGAN for 32, 64 or 128-pixel scans of 4, 3 or 1 channels: generator, critic and encoder.
 
 The critic returns (score, features): the raw score (a logit for gan, a value for the others) and
 its last feature map flattened, which f-AnoGAN's feature residual compares. The encoder mirrors the
@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from anomaly_gan.models.config import NetConfig
+from anomaly_gan.models.config import IMAGE_SIZES, NetConfig
 
 
 def _norm(kind: str, channels: int, size: int) -> nn.Module:
@@ -24,8 +24,8 @@ def _norm(kind: str, channels: int, size: int) -> nn.Module:
 
 
 def _levels(config: NetConfig) -> list[int]:
-    """Channel counts per resolution from 32x32 down to 4x4 (64 -> 4 is four stride-2 steps)."""
-    steps = {64: 4, 32: 3}[config.image_size]
+    """Channel counts per resolution from size/2 down to 4x4 (64 -> 4 is four stride-2 steps)."""
+    steps = IMAGE_SIZES[config.image_size]
     return [config.width * 2**i for i in range(steps)]
 
 
@@ -45,11 +45,11 @@ class Generator(nn.Module):
         self.latent = config.latent
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.view(z.shape[0], self.latent, 1, 1))  # (B, C, 64, 64)
+        return self.net(z.view(z.shape[0], self.latent, 1, 1))  # (B, C, S, S)
 
 
 class _Downsampler(nn.Module):
-    """Shared trunk of critic and encoder: (B, C, 64, 64) -> (B, w3, 4, 4)."""
+    """Shared trunk of critic and encoder: (B, C, S, S) -> (B, widest, 4, 4)."""
 
     def __init__(self, config: NetConfig, norm: str, spectral: bool) -> None:
         super().__init__()

@@ -26,8 +26,9 @@ _VIRIDIS, _INFERNO = _lut(cv2.COLORMAP_VIRIDIS), _lut(cv2.COLORMAP_INFERNO)
 
 
 def depth_image(array: np.ndarray) -> np.ndarray:
-    """Depth channel as a viridis picture (near = yellow), missing depth black."""
-    d = array[3]
+    """Depth channel (the last of 4, or the only one) as a viridis picture (near = yellow), missing
+    depth black."""
+    d = array[-1]
     level = np.clip((d - VALID_BOTTOM) * (255 / (VALID_TOP - VALID_BOTTOM)), 0, 255).astype(np.uint8)
     rgb = _VIRIDIS[level]
     rgb[d < OBJECT_LEVEL] = 0
@@ -53,7 +54,12 @@ def grid(tiles: list[np.ndarray], columns: int, gap: int = 2) -> np.ndarray:
 
 
 def scan_tile(array: np.ndarray) -> np.ndarray:
-    """Colour and depth side by side."""
+    """Colour and depth side by side; one of them for a 3-channel (colour) or 1-channel (depth)
+    network output."""
+    if array.shape[0] == 3:
+        return colour_image(array)
+    if array.shape[0] == 1:
+        return depth_image(array)
     return np.hstack([colour_image(array), depth_image(array)])
 
 

@@ -24,7 +24,7 @@ def histogram_svg(groups: tuple[np.ndarray, np.ndarray], names: tuple[str, str],
     def x(v: float) -> float:
         return LEFT + (v - edges[0]) / (edges[-1] - edges[0]) * plot_w
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+    parts = [f'<svg width="{WIDTH}" height="{HEIGHT}" '
              f'font-family="sans-serif" font-size="11" role="img" aria-label="{html.escape(title)}">',
              f'<text x="{WIDTH / 2}" y="16" text-anchor="middle" font-size="13">{html.escape(title)}</text>']
     bar_w = plot_w / bins

@@ -12,17 +12,22 @@ from anomaly_gan.data.camera import Intrinsics, backproject, to_mm
 from anomaly_gan.data.scan import Scan
 from anomaly_gan.data.tensor import resize_scan
 
+FLAT_MM = 1000.0  # a colour-only scan is drawn as a flat picture this far from the camera
+GREY = 150  # points of a depth-only scan
+
 
 def scan_cloud(scan: Scan, amap: np.ndarray | None = None, scale: float = 1.0) -> o3d.geometry.PointCloud:
-    """Points from the depth image (60-degree pinhole); colour = scan colour or inferno heat."""
+    """Points from the depth image (60-degree pinhole), or a flat sheet for a colour-only scan;
+    colour = scan colour (grey without one) or inferno heat."""
     if amap is not None and amap.shape != scan.shape:
         rgb, depth = resize_scan(scan, amap.shape[0])
-        scan = Scan(scan.id, rgb, depth, scan.depth_unit)
+        scan = Scan(scan.id, rgb, depth, scan.depth_unit, has_colour=scan.has_colour)
     h, w = scan.shape
-    points = backproject(to_mm(scan.depth, scan.depth_unit), Intrinsics.default(w, h))
-    valid = scan.valid
+    depth_mm = to_mm(scan.depth, scan.depth_unit) if scan.has_depth else np.full((h, w), FLAT_MM, np.float32)
+    points = backproject(depth_mm, Intrinsics.default(w, h))
+    valid = np.isfinite(depth_mm)
     if amap is None:
-        colours = scan.rgb
+        colours = scan.rgb if scan.has_colour else np.full((h, w, 3), GREY, np.uint8)
     else:
         level = (np.clip(amap / max(scale, 1e-8), 0, 1) * 255).astype(np.uint8)
         colours = cv2.cvtColor(cv2.applyColorMap(level, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)

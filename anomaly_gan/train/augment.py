@@ -15,9 +15,10 @@ def diff_augment(x: torch.Tensor, shift: int = 4) -> torch.Tensor:
 
     The shift is one gather, whose (B, H, W, C) result is already channels-last for the critic.
     """
-    b, _, h, w = x.shape
-    brightness = (torch.rand(b, 1, 1, 1, device=x.device) - 0.5) * 0.3
-    x = torch.cat([x[:, :3] + brightness, x[:, 3:]], dim=1)
+    b, c, h, w = x.shape
+    if c >= 3:  # colour comes first (4 = RGB-D, 3 = RGB); a depth-only batch has none
+        brightness = (torch.rand(b, 1, 1, 1, device=x.device) - 0.5) * 0.3
+        x = torch.cat([x[:, :3] + brightness, x[:, 3:]], dim=1)
     dx, dy = torch.randint(-shift, shift + 1, (2, b)).to(x.device)
     padded = F.pad(x, (shift, shift, shift, shift), value=-1.0)  # background is -1 everywhere
     rows = (shift + dy)[:, None] + torch.arange(h, device=x.device)  # (B, H)

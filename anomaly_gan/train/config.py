@@ -5,11 +5,12 @@ The whole config, the objective's settings resolved, is recorded in the bundle's
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from anomaly_gan.bundle.meta import InvertSettings
+from anomaly_gan.data.channels import Channels
 from anomaly_gan.data.framing import Framing
 from anomaly_gan.data.simulate import KINDS
 from anomaly_gan.models.config import NetConfig, SegmenterConfig
@@ -29,6 +30,8 @@ class TrainConfig:
     out: Path = Path("models")
     steps: int | None = None  # generator updates; None = the objective's default_steps
     batch_size: int = 64
+    channels: str | None = None  # rgbd | rgb | depth; None: what the training scans hold (data.channels)
+    image_size: int = 64  # 32 | 64 | 128 (models.config.IMAGE_SIZES); scans are resized to it
     width: int = 32
     latent: int = 100
     augment: bool = True  # DiffAugment-style translation + brightness on real and fake alike
@@ -70,8 +73,18 @@ class TrainConfig:
     def bundle_dir(self) -> Path:
         return self.out / f"{self.name}-{self.objective}"
 
+    @property
+    def channel_set(self) -> Channels:
+        """The networks' inputs; `channels` is resolved from the data before training starts."""
+        return Channels(self.channels or "rgbd")
+
+    @property
+    def head_config(self) -> SegmenterConfig:
+        return replace(self.segmenter, channels=self.channel_set.count)
+
     def net_config(self, critic_norm: str) -> NetConfig:
-        return NetConfig(latent=self.latent, width=self.width, critic_norm=critic_norm,
+        return NetConfig(latent=self.latent, channels=self.channel_set.count, width=self.width,
+                         image_size=self.image_size, inputs=self.channel_set.name, critic_norm=critic_norm,
                          spectral_norm=self.spectral_norm)
 
     def to_dict(self) -> dict:

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from anomaly_gan.data.channels import Channels, channels_of, lacking
 from anomaly_gan.data.layouts import find_scans, iter_scans, leaf_layout
 from anomaly_gan.data.scan import Scan, ScanError
 from anomaly_gan.data.simulate import simulate
 from anomaly_gan.data.synth import SHAPES
 from anomaly_gan.data.synth_sets import synthesise
-from anomaly_gan.data.tensor import DepthScale, framed_arrays
-from anomaly_gan.models.config import NetConfig
+from anomaly_gan.data.tensor import NO_DEPTH, DepthScale, framed_arrays
 from anomaly_gan.train.config import TrainConfig
 
 SYNTHETIC_ROOT = Path("data/synthetic")
@@ -31,7 +31,9 @@ class TrainingData:
     folder: Path
     layouts: list[str]
     scale: DepthScale
-    train: torch.Tensor  # (N, 4, S, S) in the bundle's frame
+    channels: str  # what the networks see: --channels, or what the scans hold
+    grayscale: bool  # every training image was grayscale
+    train: torch.Tensor  # (N, 4, S, S) in the bundle's frame, all 4 channels (data.channels)
     validation: torch.Tensor
     validation_defective: torch.Tensor  # the held-out scans again, with simulated defects
     validation_ids: list[str]
@@ -92,21 +94,28 @@ def load_training_data(config: TrainConfig, folder: Path) -> TrainingData:
     if len(sizes) > 1:
         listed = ", ".join(f"{k} ({v})" for k, v in sizes.most_common())
         raise TrainingError(f"{folder}: mixed image sizes {listed}; preprocess them to one size first")
+    available = channels_of(all(s.has_colour for s in scans), all(s.has_depth for s in scans))
+    channels = config.channels or available
+    if lacking(available, Channels(channels), ""):
+        raise TrainingError(f"{folder}: --channels {channels}, but these scans are {available} only; train with "
+                            f"--channels {available}")
     train_idx, val_idx = block_split(len(scans), config.val_block, config.val_every)
     try:
-        scale = DepthScale.fit(scans[i] for i in train_idx)
+        scale = DepthScale.fit(scans[i] for i in train_idx) if Channels(available).depth else NO_DEPTH
     except ValueError as e:
         raise TrainingError(f"{folder}: {e}") from None
 
     def stack(some: list[Scan]) -> np.ndarray:
-        return framed_arrays(some, scale, NetConfig.image_size, config.framing)[0]
+        return framed_arrays(some, scale, config.image_size, config.framing)[0]
 
     held_out = [scans[i] for i in val_idx]
     train, validation = stack([scans[i] for i in train_idx]), stack(held_out)
+    config = replace(config, channels=channels)
     defective, defective_ids = simulated_copies(validation, [s.id for s in held_out], config)
-    return TrainingData(folder, sorted(found.layouts), scale, torch.from_numpy(train), torch.from_numpy(validation),
-                        torch.from_numpy(defective), [s.id for s in held_out], defective_ids, skipped,
-                        [scans[i].id for i in train_idx])
+    return TrainingData(folder, sorted(found.layouts), scale, channels,
+                        Channels(channels).colour and all(s.grayscale for s in scans), torch.from_numpy(train),
+                        torch.from_numpy(validation), torch.from_numpy(defective), [s.id for s in held_out],
+                        defective_ids, skipped, [scans[i].id for i in train_idx])
 
 
 def simulated_copies(arrays: np.ndarray, ids: list[str], config: TrainConfig, copies: int = 2
@@ -117,7 +126,7 @@ def simulated_copies(arrays: np.ndarray, ids: list[str], config: TrainConfig, co
     out, out_ids = [], []
     for array, scan_id in zip(arrays, ids, strict=True):
         for k in range(copies):
-            defective, mask = simulate(array, rng, config.head_kinds, arrays)
+            defective, mask = simulate(array, rng, config.head_kinds, arrays, config.channel_set)
             if mask.any():
                 out.append(defective)
                 out_ids.append(f"{scan_id}_sim{k}")

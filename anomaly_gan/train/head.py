@@ -26,7 +26,7 @@ DEFECTIVE_SHARE = 0.8  # of each batch; the rest stay good, so the head also lea
 
 def build_head(config: TrainConfig, device: torch.device) -> Segmenter:
     torch.manual_seed(config.seed + 1)
-    return Segmenter(config.segmenter).to(device, memory_format=torch.channels_last)
+    return Segmenter(config.head_config).to(device, memory_format=torch.channels_last)
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
@@ -44,11 +44,12 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def defective_batch(pool: np.ndarray, config: TrainConfig, rng: np.random.Generator
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """(B, 4, S, S) scans, most with one simulated defect, and their (B, S, S) masks."""
+    """(B, 4, S, S) scans, most with one simulated defect, and their (B, S, S) masks (of what the
+    networks' channels show)."""
     scans, masks = [], []
     for i in rng.integers(len(pool), size=config.head_batch):
         if rng.random() < DEFECTIVE_SHARE:
-            array, mask = simulate(pool[i], rng, config.head_kinds, pool)
+            array, mask = simulate(pool[i], rng, config.head_kinds, pool, config.channel_set)
         else:
             array, mask = pool[i], np.zeros(pool.shape[2:], bool)
         scans.append(array)
@@ -58,7 +59,7 @@ def defective_batch(pool: np.ndarray, config: TrainConfig, rng: np.random.Genera
 
 def train_head(config: TrainConfig, head: nn.Module, generator: nn.Module, encoder: nn.Module,
                data: torch.Tensor) -> Iterator[dict[str, float]]:
-    """Yields one log row per step; `head` is trained in place."""
+    """Yields one log row per step; `head` is trained in place. `data`: 4-channel training scans."""
     rng = np.random.default_rng([config.seed, 5, *([rank()] if rank() else [])])  # ranks draw their own defects
     pool = np.ascontiguousarray(data.cpu().numpy())
     device = data.device
@@ -67,7 +68,8 @@ def train_head(config: TrainConfig, head: nn.Module, generator: nn.Module, encod
     for step in range(config.head_steps):
         started = time.perf_counter()
         scans, masks = defective_batch(pool, config, rng)
-        x = torch.from_numpy(scans).to(device).contiguous(memory_format=torch.channels_last)
+        x = torch.from_numpy(scans[:, config.channel_set.indices]).to(device).contiguous(
+            memory_format=torch.channels_last)
         target = torch.from_numpy(masks).float().to(device)
         with torch.no_grad():
             recon = generator(encoder(x))

@@ -42,7 +42,7 @@ from anomaly_gan.train.trainer import (
 # report(phase, total, row): phase is "synth", "gan", "encoder", "head", "calibrate" or "skipped".
 Report = Callable[[str, int, dict], None]
 RESUME_KEYS = ("objective", "objective_settings", "width", "latent", "batch_size", "seed", "augment", "ema",
-               "spectral_norm")
+               "spectral_norm", "channels", "image_size")
 
 
 class TrainingInterrupted(RuntimeError):
@@ -75,8 +75,8 @@ def _check_resumable(config: TrainConfig, state: TrainState) -> None:
 def _calibrate(config: TrainConfig, state: TrainState, head: Segmenter | None, data: TrainingData,
                device: torch.device, report: Report) -> dict[str, Calibration]:
     g, d, e = state.final_generator.eval(), state.critic.eval(), state.encoder.eval()
-    scorer = Scorer(Networks(g, d, e, lambda: g, config.latent, head), config.invert, device, config.batch_size,
-                    config.seed)
+    scorer = Scorer(Networks(g, d, e, lambda: g, config.latent, head, config.channel_set), config.invert, device,
+                    config.batch_size, config.seed)
     return calibrate(scorer, data.validation, data.validation_ids, data.validation_defective,
                      data.validation_defective_ids, config.far,
                      lambda mode: report("calibrate", len(MODES), {"mode": mode}))
@@ -103,6 +103,7 @@ def train(config: TrainConfig, report: Report, resume: bool = False, force: bool
         class_folder(config, lambda n: report("synth", config.synth_count, {}))
     world.barrier("the training scans were made")
     data = load_training_data(config, class_folder(config))
+    config = replace(config, channels=data.channels)  # --channels, or what the scans hold
     for line in data.skipped:
         report("skipped", 0, {"message": line})
     net = config.net_config(objective.critic_norm)
@@ -118,8 +119,9 @@ def train(config: TrainConfig, report: Report, resume: bool = False, force: bool
     writes = folder if world.main else None  # the other ranks write nothing
     log = TrainLog(writes, {"gan": state.step, "encoder": state.encoder_step} if resume else None)
     local = replace(config, batch_size=max(1, config.batch_size // world.size))
-    train_x = data.train[world.rank::world.size].to(device)
-    _train_networks(local, objective, state, train_x, log, report, clock, writes)
+    train_x = data.train[world.rank::world.size].to(device)  # all 4 channels: the head simulates defects on them
+    _train_networks(local, objective, state, train_x[:, config.channel_set.indices].contiguous(), log, report, clock,
+                    writes)
     if world.main:
         save_checkpoint(folder, state)
     clock.lap("encoder")
@@ -227,10 +229,11 @@ def _meta(config: TrainConfig, net: NetConfig, data: TrainingData, state: TrainS
         finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         head_seconds=round(stages.get("head", 0.0), 1), train_ids=data.train_ids,
         default_steps=DEFAULT_STEPS[config.objective],
-        stages={k: round(v, 2) for k, v in stages.items()}, world_size=len(digests), replica_digests=digests)
+        stages={k: round(v, 2) for k, v in stages.items()}, world_size=len(digests), replica_digests=digests,
+        grayscale=data.grayscale)
     return BundleMeta(name=config.name, objective=config.objective, network=net, depth=data.scale,
                       invert=config.invert, calibration=calibration, training=training, framing=config.framing,
-                      segmenter=config.segmenter if config.head else None)
+                      segmenter=config.head_config if config.head else None)
 
 
 def retrain_head(bundle: Bundle, config: TrainConfig, modes: tuple[str, ...] = ("fast",)) -> Bundle:
@@ -238,15 +241,16 @@ def retrain_head(bundle: Bundle, config: TrainConfig, modes: tuple[str, ...] = (
     memory (nothing written): for leave-one-kind-out measurements."""
     device = resolve_device(config.device)
     bundle = bundle.to(device)
-    config = replace(config, framing=bundle.meta.framing)  # the head sees scans as the bundle frames them
+    net = bundle.meta.network  # the head sees scans as the bundle frames them
+    config = replace(config, framing=bundle.meta.framing, channels=net.inputs, image_size=net.image_size)
     data = load_training_data(config, class_folder(config))
     head = build_head(config, device)
     for _ in train_head(config, head, bundle.generator, bundle.encoder, data.train.to(device)):
         pass
-    nets = Networks(bundle.generator, bundle.critic, bundle.encoder, bundle.eager_generator,
-                    bundle.meta.network.latent, head)
+    nets = Networks(bundle.generator, bundle.critic, bundle.encoder, bundle.eager_generator, net.latent, head,
+                    bundle.meta.channels)
     scorer = Scorer(nets, bundle.meta.invert, device, config.batch_size, config.seed)
     calibration = calibrate(scorer, data.validation, data.validation_ids, data.validation_defective,
                             data.validation_defective_ids, config.far, modes=modes)
-    meta = replace(bundle.meta, calibration=calibration, segmenter=config.segmenter, default_mode=modes[0])
+    meta = replace(bundle.meta, calibration=calibration, segmenter=config.head_config, default_mode=modes[0])
     return Bundle(bundle.path, meta, bundle.generator, bundle.critic, bundle.encoder, head)
