@@ -56,8 +56,10 @@ class PixelTruth:
 
 
 def object_pixels(scan: Scan) -> np.ndarray:
-    """The object (largest region of valid depth) and its defect mask, dilated by 2 pixels."""
-    region = object_region(scan.valid) | (scan.gt if scan.gt is not None else False)
+    """The object (largest region of valid depth; the whole frame without depth) and its defect
+    mask, dilated by 2 pixels."""
+    region = object_region(scan.valid) if scan.has_depth else np.ones(scan.shape, bool)
+    region |= scan.gt if scan.gt is not None else False
     return cv2.dilate(region.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
 
 
