@@ -142,7 +142,8 @@ def test_a_grayscale_bundle_refuses_colour_scans_and_scores_the_rest(tmp_path: P
     said = runner.invoke(app, ["detect", str(given), "--model", str(bundle.path), "--mode", "fast",
                                "--out", str(tmp_path / "o")])
     assert said.exit_code == 2
-    assert "colour.png: is a colour image, but model digit-gan learned grayscale images" in " ".join(said.output.split())
+    said = " ".join(said.output.split())
+    assert "colour.png: is a colour image, but model digit-gan learned grayscale images" in said
     assert [Path(r["scan"]).name for r in saved_records(tmp_path / "o")] == ["grey.png"]
 
 

@@ -11,8 +11,8 @@ from rich.table import Table
 
 from anomaly_gan.cli.app import command, console, fail, output_dir, progress_bar, warn
 from anomaly_gan.data.camera import Intrinsics
-from anomaly_gan.data.info import summarise
 from anomaly_gan.data.digits import write_digits
+from anomaly_gan.data.info import summarise
 from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.data.preprocess import PreprocessConfig, preprocess_scan
 from anomaly_gan.data.scan import ScanError

@@ -44,6 +44,11 @@ class Channels:
     def all(self) -> bool:
         return self.name == "rgbd"
 
+    def pick(self, batch):
+        """The networks' inputs from a (B, 4, ...) array or tensor: the batch itself for rgbd (no
+        copy, memory layout kept), else the seen channels."""
+        return batch if self.all else batch[:, self.indices]
+
 
 RGBD = Channels("rgbd")
 

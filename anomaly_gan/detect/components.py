@@ -48,10 +48,9 @@ def residual_maps(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
 def components(x: torch.Tensor, recon: torch.Tensor, critic, search_loss: torch.Tensor,
                segmenter=None, channels: Channels = RGBD) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Per-scan components (each (B,)) and the maps (B, 3, H, W)."""
-    seen = channels.indices
     with torch.no_grad():
-        score_x, feat_x = critic(x[:, seen])
-        _, feat_r = critic(recon[:, seen])
+        score_x, feat_x = critic(channels.pick(x))
+        _, feat_r = critic(channels.pick(recon))
         residual = (x - recon).abs()
         per_channel = residual_maps(x, recon)
         residual_map = per_channel[:, [k for k, on in enumerate((channels.colour, channels.depth)) if on]].mean(1)
@@ -72,7 +71,7 @@ def components(x: torch.Tensor, recon: torch.Tensor, critic, search_loss: torch.
         }
         combined = residual_map
         if segmenter is not None:
-            combined = torch.sigmoid(segmenter(x[:, seen], recon[:, seen]))
+            combined = torch.sigmoid(segmenter(channels.pick(x), channels.pick(recon)))
             top = max(1, round(HEAD_TOP * combined[0].numel() / 64**2))
             values[HEAD] = combined.flatten(1).topk(top, dim=1).values.mean(1)
     return values, torch.cat([combined[:, None], per_channel], dim=1)

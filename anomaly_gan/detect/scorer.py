@@ -93,8 +93,7 @@ class Scorer:
         passes); the networks see the bundle's channels."""
         x = x.to(self.device, memory_format=torch.channels_last)
         channels = self.nets.channels
-        inversion = self._invert(x if channels.all else x[:, channels.indices].contiguous(
-            memory_format=torch.channels_last), mode, ids)
+        inversion = self._invert(channels.pick(x).contiguous(memory_format=torch.channels_last), mode, ids)
         recon = inversion.recon
         if not channels.all:
             recon = x.clone()

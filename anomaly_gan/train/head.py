@@ -68,8 +68,7 @@ def train_head(config: TrainConfig, head: nn.Module, generator: nn.Module, encod
     for step in range(config.head_steps):
         started = time.perf_counter()
         scans, masks = defective_batch(pool, config, rng)
-        x = torch.from_numpy(scans[:, config.channel_set.indices]).to(device).contiguous(
-            memory_format=torch.channels_last)
+        x = torch.from_numpy(config.channel_set.pick(scans)).to(device).contiguous(memory_format=torch.channels_last)
         target = torch.from_numpy(masks).float().to(device)
         with torch.no_grad():
             recon = generator(encoder(x))

@@ -120,8 +120,7 @@ def train(config: TrainConfig, report: Report, resume: bool = False, force: bool
     log = TrainLog(writes, {"gan": state.step, "encoder": state.encoder_step} if resume else None)
     local = replace(config, batch_size=max(1, config.batch_size // world.size))
     train_x = data.train[world.rank::world.size].to(device)  # all 4 channels: the head simulates defects on them
-    _train_networks(local, objective, state, train_x[:, config.channel_set.indices].contiguous(), log, report, clock,
-                    writes)
+    _train_networks(local, objective, state, config.channel_set.pick(train_x).contiguous(), log, report, clock, writes)
     if world.main:
         save_checkpoint(folder, state)
     clock.lap("encoder")
