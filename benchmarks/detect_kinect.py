@@ -104,6 +104,8 @@ def main() -> None:
     parser.add_argument("--classes", nargs="+", default=list(CLASSES), choices=CLASSES)
     parser.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=OBJECTIVES)
     parser.add_argument("--modes", nargs="+", default=["fast", "refine", "seed"])
+    parser.add_argument("--report", type=Path, default=OUT / "detect_benchmark.md",
+                        help="where the table goes (a partial run: keep the full table)")
     args = parser.parse_args()
     roots = block_split(KINECT, Path("/tmp/anomaly-gan-kinect-split"))
     test = {c: [s for _, s in iter_scans(find_scans(roots["test"] / c).refs)] for c in CLASSES}
@@ -154,7 +156,7 @@ def main() -> None:
                     if len(kinds_table) == 3:
                         kinds_table += ["| bundle | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
                     kinds_table.append(f"| {cls}-{objective} | " + " | ".join(f"{m[k]:.3f}" for k in kinds) + " |")
-                atomic_write_text(OUT / "detect_benchmark.md", "\n".join(lines + kinds_table) + "\n")
+                atomic_write_text(args.report, "\n".join(lines + kinds_table) + "\n")
                 if mode == "fast" and cls == args.classes[0]:
                     flops, matmul = fast_floor(detector)
                     floor = matmul / flops
@@ -167,7 +169,7 @@ def main() -> None:
                                        f"{seed_rate:.2f} scans/s: ratio {rate / seed_rate:.1f}x.")
     text = "\n".join(lines + kinds_table + ["", "Speed:"] + speed_notes) + "\n"
     print("\n".join(kinds_table + speed_notes))
-    atomic_write_text(OUT / "detect_benchmark.md", text)
+    atomic_write_text(args.report, text)
 
 
 if __name__ == "__main__":
