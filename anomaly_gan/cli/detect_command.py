@@ -202,9 +202,9 @@ def detect(
     except (BundleError, ValueError) as e:
         raise fail(str(e)) from None
     meta = detectors[0].bundle.meta
-    if all(lacking(r.channels, meta.channels, meta.label) for r in refs):  # said once, not once per scan
-        raise fail(f"{refs[0].source}: {lacking(refs[0].channels, meta.channels, meta.label)} (and so has every "
-                   f"scan given)")
+    lacks = [lacking(r.channels, meta.channels, meta.label) for r in refs]
+    if all(lacks):  # said once, not once per scan
+        raise fail(f"{refs[0].source}: {lacks[0]} (and so has every scan given)")
     from anomaly_gan.detect.pipeline import detect as run_detect
     from anomaly_gan.detect.pipeline import models_used
 

@@ -236,7 +236,7 @@ def _panel(x: np.ndarray, recon: np.ndarray, maps: np.ndarray, scales: tuple[flo
              (f"colour map 0-{scales[1]:.2f}", channels.colour, colour),
              (f"depth map 0-{scales[2]:.2f}", channels.depth, depth), (f"combined 0-{scales[0]:.2f}", True, combined)]
     shown = [(caption, tile) for caption, on, tile in tiles if on]
-    return captioned_row([tile for _, tile in shown], [caption for caption, _ in shown], PANEL_PIXELS // len(x[0]))
+    return captioned_row([tile for _, tile in shown], [caption for caption, _ in shown], PANEL_PIXELS // x.shape[-1])
 
 
 def _record(scan: Scan, plan: _Plan, detector: Detector, s: ScanScores, out: Path, output: Output) -> Record:
