@@ -78,6 +78,25 @@ def test_each_channel_mode_trains_detects_and_evaluates(channels: str, tmp_path:
     assert said.exit_code == 0, said.output
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert 0 <= metrics["auroc"] <= 1 and metrics["normal"] == 4 and metrics["anomalous"] == 4
+    (tmp_path / "eval" / "report.html").unlink()
+    assert runner.invoke(app, ["report", str(tmp_path / "eval")]).exit_code == 0
+    page = (tmp_path / "eval" / "report.html").read_text()
+    assert all(Path(r["scan"]).name in page for r in saved_records(tmp_path / "eval"))
+
+
+def test_several_colour_only_bundles_pick_a_class_per_scan(tmp_path: Path) -> None:
+    paths = list(write_digits(tmp_path / "all", size=16))
+    for digit in ("0", "1"):
+        (tmp_path / "data" / digit).mkdir(parents=True)
+        for p in [p for p in paths if p.parent.name == digit][:40]:
+            shutil.copy(p, tmp_path / "data" / digit / p.name)
+        train(tiny_config(tmp_path, name=digit, image_size=32), lambda *a: None)
+    said = runner.invoke(app, ["detect", str(tmp_path / "all" / "0"), str(tmp_path / "all" / "1"), "--models",
+                               str(tmp_path / "models"), "--mode", "fast", "--out", str(tmp_path / "o")])
+    assert said.exit_code == 0, said.output
+    records = saved_records(tmp_path / "o")
+    assert len(records) == len([p for p in paths if p.parent.name in ("0", "1")])
+    assert all(r["class"] in ("0", "1") and set(r["scores_by_class"]) == {"0", "1"} for r in records)
 
 
 def test_rgb_on_rgbd_scans_ignores_their_depth(tmp_path: Path) -> None:
