@@ -99,9 +99,9 @@ def _data_uri(data: bytes, kind: str = "png") -> str:
 
 
 def _thumbnail(path: Path) -> str:
-    """Panels are stored enlarged (192-pixel tiles) with captions; the report embeds them at half that size (the
-    JPEG decoder scales while it decodes), and the enlarged view loads the panel file itself
-    (maps/ beside the report)."""
+    """Panels are stored enlarged (192-pixel tiles) with captions; the report embeds them at half
+    that size (the JPEG decoder scales while it decodes), and the enlarged view loads the panel
+    file itself (maps/ beside the report)."""
     image = cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_2)
     if image is None:
         return ""
