@@ -14,7 +14,6 @@ digit's test blocks (anomalous). Writes digits_one_class.md.
 from __future__ import annotations
 
 import argparse
-import shutil
 import time
 from pathlib import Path
 
@@ -22,28 +21,15 @@ import torch
 
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.digits import DIGITS, write_digits
-from anomaly_gan.data.layouts import find_scans, iter_scans, natural_key
+from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.run import train
-from benchmarks.kinect import Report, auroc, machine, timed_score
+from benchmarks.kinect import Report, auroc, block_split, machine, timed_score
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = Path("/tmp/anomaly-gan-digits")
 BLOCK, TEST_EVERY = 10, 4
-
-
-def split(source: Path) -> dict[str, Path]:
-    """WORK/train/<d>/ and WORK/test/<d>/ as links, by blocks of consecutive images."""
-    for part in ("train", "test"):
-        shutil.rmtree(WORK / part, ignore_errors=True)
-    for digit in DIGITS:
-        for i, image in enumerate(sorted((source / digit).glob("*.png"), key=natural_key)):
-            part = "test" if (i // BLOCK) % TEST_EVERY == TEST_EVERY - 1 else "train"
-            link = WORK / part / digit / image.name
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(image)
-    return {"train": WORK / "train", "test": WORK / "test"}
 
 
 def main() -> None:
@@ -56,7 +42,7 @@ def main() -> None:
     source = WORK / f"digits-{args.size}"
     if not source.is_dir():
         list(write_digits(source, args.size))
-    roots = split(source)
+    roots = block_split(source, WORK, BLOCK, TEST_EVERY, DIGITS)
     test = {d: [s for _, s in iter_scans(find_scans(roots["test"] / d).refs)] for d in DIGITS}
     report = Report(args.out / "digits_one_class.md")
     report.add("# One-class digits (scikit-learn's handwritten digits)", "",

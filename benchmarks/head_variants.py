@@ -21,14 +21,12 @@ import torch
 
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.defects import DEFECTS
-from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.run import retrain_head
-from benchmarks.kinect import KINECT, Report, auroc, block_split, injected_copies, machine, train_bundle
+from benchmarks.kinect import VALIDATION_SEED, Report, auroc, machine, validation
 
 ROOT = Path(__file__).resolve().parents[1]
-VALIDATION_SEED = 11  # the test table injects with seed 1
 
 
 def top_mean(maps: np.ndarray, k: int) -> np.ndarray:
@@ -42,14 +40,11 @@ def main() -> None:
     parser.add_argument("--objective", default="gan")
     parser.add_argument("--steps", type=int, nargs="+", default=[600, 1800])
     args = parser.parse_args()
-    roots = block_split(KINECT, Path("/tmp/anomaly-gan-kinect-split"))
-    folder, _ = train_bundle(args.shape, args.objective, roots["train"], ROOT / "models" / "kinect-split")
+    data = validation(args.shape, args.objective)
+    folder, good, bad = data.bundle, data.good, data.bad
     bundle = load_bundle(folder)
-    held_out = set(bundle.meta.training.validation_ids)
-    good = [s for r, s in iter_scans(find_scans(roots["train"] / args.shape).refs) if r.id in held_out]
-    bad = injected_copies(good, seed=VALIDATION_SEED, copies=3)
     kinds = np.array([s.label for s in bad])
-    config = TrainConfig(name=args.shape, objective=args.objective, data=roots["train"])
+    config = TrainConfig(name=args.shape, objective=args.objective, data=data.train_root)
     report = Report(ROOT / "reports" / "kinect" / f"head_variants_{folder.name}.md")
     report.add(f"# Head variants: {folder.name}, validation blocks\n",
                f"Machine: {machine()}. Fast mode. {len(good)} held-out good validation scans and {len(bad)} "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,24 +29,55 @@ KINECT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "k
 CLASSES = ("rectangle", "cylinder", "sphere")
 PUBLISHED = {"rectangle": (0.71, 0.68), "cylinder": (0.76, 0.87), "sphere": (0.79, 0.81)}
 BASELINE_NN = {"rectangle": 0.70, "cylinder": 0.78, "sphere": 0.99}  # from the data set's README
+SPLIT = Path("/tmp/anomaly-gan-kinect-split")
+MODELS = Path(__file__).resolve().parents[1] / "models" / "kinect-split"  # the benchmarks' default bundles
 
 
 def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
-def block_split(root: Path, scratch: Path, block: int = 25, test_every: int = 4) -> dict[str, Path]:
-    """Write scratch/train/<class>/ and scratch/test/<class>/ as links; returns the two roots."""
-    for cls in CLASSES:
-        refs = find_scans(root.resolve() / cls).refs
-        for i, ref in enumerate(refs):
+def block_split(root: Path, scratch: Path, block: int = 25, test_every: int = 4,
+                classes: tuple[str, ...] = CLASSES) -> dict[str, Path]:
+    """Write scratch/train/<class>/ and scratch/test/<class>/ as links, each scan's files at the
+    same place under its class folder as in `root` (every `test_every`-th block of `block`
+    consecutive scans is test); returns the two roots."""
+    for cls in classes:
+        folder = root.resolve() / cls
+        for i, ref in enumerate(find_scans(folder).refs):
             part = "test" if (i // block) % test_every == test_every - 1 else "train"
-            for src, sub in ((ref.rgb, "RGB_Final"), (ref.depth, "Depth_Final")):
-                link = scratch / part / cls / sub / src.name
+            for src in (path for path in (ref.rgb, ref.depth) if path):
+                link = scratch / part / cls / src.relative_to(folder)
                 link.parent.mkdir(parents=True, exist_ok=True)
                 link.unlink(missing_ok=True)  # a link left by an earlier split may point elsewhere
                 link.symlink_to(src)
     return {"train": scratch / "train", "test": scratch / "test"}
+
+
+@dataclass
+class Validation:
+    """What a setting is decided on (never the test blocks): a default bundle trained on the block
+    split's training part, its held-out validation scans, `copies` copies of each with one
+    evaluation defect (a random stream the test tables do not use), and the scans it trained on."""
+
+    bundle: Path
+    train_root: Path
+    good: list[Scan]
+    bad: list[Scan]
+    trained_on: list[Scan]
+
+
+VALIDATION_SEED = 11  # the test tables inject with seeds 0 and 1
+
+
+def validation(shape: str, objective: str, copies: int = 3) -> Validation:
+    roots = block_split(KINECT, SPLIT)
+    folder, _ = train_bundle(shape, objective, roots["train"], MODELS)
+    held_out = set(read_meta(folder).training.validation_ids)
+    scans = [s for _, s in iter_scans(find_scans(roots["train"] / shape).refs)]
+    good = [s for s in scans if s.id in held_out]
+    return Validation(folder, roots["train"], good, injected_copies(good, seed=VALIDATION_SEED, copies=copies),
+                      [s for s in scans if s.id not in held_out])
 
 
 class Report:

@@ -22,13 +22,11 @@ import torch.nn.functional as F
 
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.defects import DEFECTS
-from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.data.scan import Scan
 from anomaly_gan.detect.detector import DetectOptions, Detector
-from benchmarks.kinect import KINECT, Report, auroc, block_split, injected_copies, machine, train_bundle
+from benchmarks.kinect import VALIDATION_SEED, Report, auroc, machine, validation
 
 ROOT = Path(__file__).resolve().parents[1]
-VALIDATION_SEED = 11  # the test table injects with seed 1
 MEMORY = 20_000
 TAPS = {"32x32": 1, "16x16": 4}  # layer of the trunk after which features are taken (64-pixel networks)
 
@@ -56,14 +54,9 @@ def main() -> None:
     parser.add_argument("--shape", default="sphere")
     parser.add_argument("--objective", default="gan")
     args = parser.parse_args()
-    roots = block_split(KINECT, Path("/tmp/anomaly-gan-kinect-split"))
-    folder, _ = train_bundle(args.shape, args.objective, roots["train"], ROOT / "models" / "kinect-split")
+    data = validation(args.shape, args.objective)
+    folder, good, bad, train = data.bundle, data.good, data.bad, data.trained_on
     bundle = load_bundle(folder)
-    held_out = set(bundle.meta.training.validation_ids)
-    scans = [s for _, s in iter_scans(find_scans(roots["train"] / args.shape).refs)]
-    good = [s for s in scans if s.id in held_out]
-    train = [s for s in scans if s.id not in held_out]
-    bad = injected_copies(good, seed=VALIDATION_SEED, copies=3)
     kinds = np.array([s.label for s in bad])
     detector = Detector(bundle, DetectOptions("fast"), torch.device("cpu"))
     g, b = detector.score(good), detector.score(bad)

@@ -53,10 +53,8 @@ def summarise(root: Path) -> Iterator[ClassSummary]:
                 summary.scans += 1
                 summary.sizes[f"{scan.shape[1]}x{scan.shape[0]}"] += 1
                 summary.labels[ref.label] += 1
-                if not scan.has_depth:
-                    yield summary
-                    continue
-                summary.units[scan.depth_unit] += 1
-                summary.depth_min = min(summary.depth_min, float(np.nanmin(scan.depth)))
-                summary.depth_max = max(summary.depth_max, float(np.nanmax(scan.depth)))
+                if scan.has_depth:
+                    summary.units[scan.depth_unit] += 1
+                    summary.depth_min = min(summary.depth_min, float(np.nanmin(scan.depth)))
+                    summary.depth_max = max(summary.depth_max, float(np.nanmax(scan.depth)))
             yield summary
