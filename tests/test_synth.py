@@ -1,11 +1,13 @@
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from anomaly_gan.data.defects import DEFECTS, inject, object_mask
 from anomaly_gan.data.layouts import find_scans, iter_scans
-from anomaly_gan.data.synth import SHAPES
+from anomaly_gan.data.mesh_defects import MESH_DEFECTS
+from anomaly_gan.data.synth import SHAPES, render_scan, scan_rng
 from anomaly_gan.data.synth_sets import inject_into, synthesise
 from tests.conftest import make_scan
 
@@ -40,11 +42,26 @@ def test_defect_masks_lie_on_the_object_or_the_defect(kind: str) -> None:
         assert changed[bad.gt].mean() > 0.5  # the mask marks pixels that really changed
 
 
-def test_defect_tree_is_mvtec_style(tmp_path: Path) -> None:
-    list(synthesise(tmp_path, "rectangle", 40, defect_rate=0.5))
+@pytest.mark.parametrize("kind", MESH_DEFECTS)
+def test_mesh_defects_change_the_part_where_the_mask_says(kind: str) -> None:
+    for index, shape in enumerate(SHAPES):
+        good = render_scan(shape, scan_rng(0, shape, index), "g")
+        bad = render_scan(shape, scan_rng(0, shape, index), "b", defect=kind,
+                          defect_rng=np.random.default_rng(index))
+        assert bad.label == kind and bad.gt.sum() >= 3, (shape, kind)
+        depth = np.abs(np.nan_to_num(bad.depth) - np.nan_to_num(good.depth)) >= 1  # 8-bit depth levels
+        changed = (np.abs(bad.rgb.astype(int) - good.rgb).max(axis=2) > 12) | (bad.valid != good.valid) | depth
+        assert changed[bad.gt].mean() > 0.3, (shape, kind)  # the mask marks what the sensor shows changed
+        near = cv2.dilate(bad.gt.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        assert changed[~near].mean() < 0.02, (shape, kind)  # the same part, light and noise elsewhere
+
+
+@pytest.mark.parametrize(("source", "kinds"), [("mesh", MESH_DEFECTS), ("image", tuple(DEFECTS))])
+def test_defect_tree_is_mvtec_style(tmp_path: Path, source: str, kinds: tuple[str, ...]) -> None:
+    list(synthesise(tmp_path, "rectangle", 40, defect_rate=0.5, source=source))
     refs = find_scans(tmp_path).refs
     labels = {r.label for r in refs}
-    assert "good" in labels and labels - {"good"} <= set(DEFECTS) and len(labels) > 2
+    assert "good" in labels and labels - {"good"} <= set(kinds) and len(labels) > 2
     assert all(r.gt is not None for r in refs if r.label != "good")
 
 

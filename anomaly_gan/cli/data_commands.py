@@ -17,7 +17,7 @@ from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.data.preprocess import PreprocessConfig, preprocess_scan
 from anomaly_gan.data.scan import ScanError
 from anomaly_gan.data.synth import SHAPES
-from anomaly_gan.data.synth_sets import inject_into, synthesise
+from anomaly_gan.data.synth_sets import DEFECT_SOURCES, inject_into, synthesise
 from anomaly_gan.data.writers import write_scan
 from anomaly_gan.deps import open3d
 
@@ -40,6 +40,10 @@ def synth(
     defect_rate: Annotated[float | None, typer.Option(
         min=0.0, max=1.0, help="Fraction of scans with a defect; >0 writes an MVTec-style "
         "test tree (test/good, test/<defect> with gt/ masks). Default 0, or 0.5 with --from.")] = None,
+    defects: Annotated[str, typer.Option(help="Where rendered defects are made: mesh (dent, chunk, foreign, "
+                                              "stain made on the 3-D part before ray casting) or image "
+                                              "(data/defects.py's seven kinds injected into the rendered "
+                                              "images, as --from does).")] = "mesh",
     from_: Annotated[Path | None, typer.Option("--from", help="Inject defects into these real "
                                                   "good scans (any layout) instead of rendering.")] = None,
     seed: Annotated[int, typer.Option(help="Same seed, same scans.")] = 0,
@@ -75,10 +79,12 @@ def synth(
         unknown = [s for s in shape if s not in SHAPES]
         if unknown:
             raise fail(f"unknown shape {unknown[0]!r}; choose from {', '.join(SHAPES)}")
+        if defects not in DEFECT_SOURCES:
+            raise fail(f"--defects {defects}: choose from {', '.join(DEFECT_SOURCES)}")
         for name in shape:
             target = output_dir(out / name, force)
             with progress_bar(f"rendering {name}", count) as advance:
-                for _ in synthesise(target, name, count, seed, defect_rate or 0.0, size=size):
+                for _ in synthesise(target, name, count, seed, defect_rate or 0.0, size=size, source=defects):
                     written += 1
                     advance()
     elapsed = time.perf_counter() - started

@@ -35,31 +35,87 @@ def scan_rng(seed: int, shape: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(shape.encode()), index])
 
 
+@dataclass
+class Capture:
+    """One clean render (no sensor noise) at the output size, plus what a defect needs to know of
+    the full-resolution render: which pixels hit the part and where, in its own coordinates."""
+
+    rgb: np.ndarray  # (S, S, 3) float 0..255
+    depth_mm: np.ndarray  # (S, S), NaN off the object
+    obj: np.ndarray  # (S, S) bool
+    facing: np.ndarray  # (S, S) |normal z|: grazing surfaces drop out
+    hit: np.ndarray  # (S*k, S*k) bool, the part itself (not a foreign body)
+    local: np.ndarray  # (S*k, S*k, 3) hit points in the part's coordinates, metres
+
+
+@dataclass(frozen=True)
+class View:
+    """How a part is seen: its shape (for its texture), pose and the camera."""
+
+    shape: str
+    pose: Pose
+    focal: float  # at full resolution
+    size: int
+    supersample: int
+
+
 def render_scan(shape: str, rng: np.random.Generator, scan_id: str, size: int = 64,
-                supersample: int = 2) -> Scan:
+                supersample: int = 2, defect: str | None = None,
+                defect_rng: np.random.Generator | None = None) -> Scan:
+    """One synthetic scan. With `defect` (a data.mesh_defects kind, drawn from `defect_rng`) the
+    same part under the same light and sensor noise is rendered a second time with the defect made
+    on its mesh or painted on its surface; label = kind, gt = where the two clean renders differ."""
     mesh, dims = make_mesh(shape, rng)
     pose = random_pose(shape, rng)
-    focal = size * rng.uniform(1.7, 2.3)
-    hi = size * supersample
-    t_hit, _, normal_cam, points = cast([posed(mesh, pose)], focal * supersample, hi, hi)
+    view = View(shape, pose, size * rng.uniform(1.7, 2.3) * supersample, size, supersample)
+    looks = rng.bit_generator.state  # texture, light and noise draws, replayed for the defective copy
+    clean = capture([posed(mesh, pose)], dims, view, rng)
+    if defect is None:
+        return Scan(scan_id, *sensor(clean, rng), "8-bit", label="good")
+    from anomaly_gan.data.mesh_defects import MIN_PIXELS, make_defect
+
+    defect_rng = defect_rng or np.random.default_rng()
+    for _ in range(4):  # a defect too small to see from this side is made elsewhere
+        made = make_defect(defect, mesh, dims, clean, view, defect_rng)
+        rng.bit_generator.state = looks
+        broken = capture(made.meshes, dims, view, rng, made.paint)
+        mask = made.mask(clean, broken)
+        if mask.sum() >= MIN_PIXELS:
+            break
+    rgb, depth = sensor(broken, rng)
+    return Scan(scan_id, rgb, depth, "8-bit", gt=mask, label=defect)
+
+
+def capture(meshes: list[tuple[np.ndarray, np.ndarray]], dims: np.ndarray, view: View,
+            rng: np.random.Generator, paint=None) -> Capture:
+    """Ray cast, texture and light the part (meshes[0]; any others are foreign bodies) and bring
+    it to the output size; `paint(albedo, local, which)` may change surface colours."""
+    hi = view.size * view.supersample
+    t_hit, which, normal_cam, points = cast(meshes, view.focal, hi, hi)
     hit = np.isfinite(t_hit)
-    albedo = texture(shape, (points - pose.translation) @ pose.rotation,
-                     normal_cam @ pose.rotation, dims, rng)
+    local = (points - view.pose.translation) @ view.pose.rotation
+    albedo = texture(view.shape, local, normal_cam @ view.pose.rotation, dims, rng)
+    if paint is not None:
+        albedo = paint(albedo, local, which)
     rgb_hi = shade(albedo, normal_cam, rng) * hit[..., None]
     depth_hi = np.where(hit, t_hit * 1000.0, 0.0)  # ray z-component is 1, so t is z in metres
-
-    rgb = cv2.resize(rgb_hi, (size, size), interpolation=cv2.INTER_AREA)
-    cover = cv2.resize(hit.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
-    depth_sum = cv2.resize(depth_hi.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+    size = (view.size, view.size)
+    rgb = cv2.resize(rgb_hi, size, interpolation=cv2.INTER_AREA)
+    cover = cv2.resize(hit.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    depth_sum = cv2.resize(depth_hi.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     obj = cover > 0.5
     depth_mm = np.where(obj, depth_sum / np.maximum(cover, 1e-6), np.nan)
     rgb = np.where(obj[..., None], rgb / np.maximum(cover, 1e-6)[..., None], 0.0)
-    grazing = np.abs(cv2.resize(normal_cam[..., 2].astype(np.float32), (size, size),
-                                interpolation=cv2.INTER_AREA))
-    depth_mm = _kinect_noise(depth_mm, obj, grazing, rng)
-    rgb = np.clip(rgb + rng.normal(0, 2.0, rgb.shape), 0, 255).round().astype(np.uint8)
+    facing = np.abs(cv2.resize(normal_cam[..., 2].astype(np.float32), size, interpolation=cv2.INTER_AREA))
+    return Capture(rgb, depth_mm, obj, facing, which == 0, local)
+
+
+def sensor(clean: Capture, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Kinect-like depth noise and colour noise: 8-bit colour and 8-bit depth."""
+    depth_mm = _kinect_noise(clean.depth_mm, clean.obj, clean.facing, rng)
+    rgb = np.clip(clean.rgb + rng.normal(0, 2.0, clean.rgb.shape), 0, 255).round().astype(np.uint8)
     rgb[~np.isfinite(depth_mm)] = 0
-    return Scan(scan_id, rgb, mm_to_8bit(depth_mm), "8-bit", label="good")
+    return rgb, mm_to_8bit(depth_mm)
 
 
 def make_mesh(shape: str, rng: np.random.Generator) -> tuple[o3d.geometry.TriangleMesh, np.ndarray]:

@@ -15,6 +15,7 @@ import numpy as np
 
 from anomaly_gan.data.defects import DEFECTS, inject
 from anomaly_gan.data.layouts import ScanRef, load_scan
+from anomaly_gan.data.mesh_defects import MESH_DEFECTS
 from anomaly_gan.data.scan import Scan, ScanError
 from anomaly_gan.data.synth import render_scan, scan_rng
 from anomaly_gan.data.writers import write_scan
@@ -31,22 +32,34 @@ def _maybe_defective(scan: Scan, rng: np.random.Generator, rate: float) -> Scan:
     return inject(scan, str(rng.choice(list(DEFECTS))), rng)
 
 
-def _render_one(index: int, out: Path, shape: str, seed: int, rate: float, size: int) -> Path:
-    scan = render_scan(shape, scan_rng(seed, shape, index), f"{index:05d}", size)
-    scan = _maybe_defective(scan, scan_rng(seed, shape + ":defect", index), rate)
+def _render_one(index: int, out: Path, shape: str, seed: int, rate: float, size: int, source: str) -> Path:
+    rng, defect_rng = scan_rng(seed, shape, index), scan_rng(seed, shape + ":defect", index)
+    if source == "mesh" and defect_rng.random() < rate:
+        kind = str(defect_rng.choice(MESH_DEFECTS))
+        scan = render_scan(shape, rng, f"{index:05d}", size, defect=kind, defect_rng=defect_rng)
+    else:
+        scan = render_scan(shape, rng, f"{index:05d}", size)
+        if source == "image":
+            scan = _maybe_defective(scan, defect_rng, rate)
     return write_scan(scan, _destination(out, scan, rate > 0), "seed")
 
 
+DEFECT_SOURCES = ("mesh", "image")  # made on the 3-D part before rendering, or injected in the images
+
+
 def synthesise(out: Path, shape: str, count: int, seed: int = 0, defect_rate: float = 0.0,
-               workers: int | None = None, size: int = 64) -> Iterator[Path]:
+               workers: int | None = None, size: int = 64, source: str = "mesh") -> Iterator[Path]:
     """Render `count` scans of `shape`, `size` pixels square, into `out`; yields each written
     colour path.
 
     With defect_rate 0 `out` holds one seed-layout folder; otherwise an MVTec-style test tree
-    (`test/good`, `test/<defect>` with `gt/` masks).
+    (`test/good`, `test/<defect>` with `gt/` masks), its defects from `source`: data.mesh_defects
+    ("mesh") or data.defects ("image").
     """
+    if source not in DEFECT_SOURCES:
+        raise ValueError(f"unknown defect source {source!r}; choose from {', '.join(DEFECT_SOURCES)}")
     open3d()  # here, not in a worker, so that a missing libusb is one line
-    job = partial(_render_one, out=out, shape=shape, seed=seed, rate=defect_rate, size=size)
+    job = partial(_render_one, out=out, shape=shape, seed=seed, rate=defect_rate, size=size, source=source)
     workers = workers or min(2, multiprocessing.cpu_count())
     if workers == 1 or count < 16:
         yield from map(job, range(count))
