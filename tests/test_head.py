@@ -16,7 +16,7 @@ from anomaly_gan.data.defects import inject
 from anomaly_gan.data.framing import CropBox, Framing, crop, locate, uncrop
 from anomaly_gan.data.simulate import KINDS, kinds_without, simulate
 from anomaly_gan.detect.detector import DetectOptions, Detector
-from anomaly_gan.train.head import defective_batch
+from anomaly_gan.train.head import defective_batch, jitter
 from anomaly_gan.train.run import retrain_head
 from tests.conftest import make_scan, tiny_config, write_class
 
@@ -54,6 +54,21 @@ def test_simulated_defects_change_exactly_the_masked_pixels() -> None:
         change = np.maximum(np.abs(out[:3] - array[:3]).max(0), np.abs(out[3] - array[3]))
         assert mask.sum() >= 3, kind
         assert (change[~mask] <= 0.08).all() and (change[mask] > 0.08).all(), kind
+
+
+def test_jitter_moves_the_object_but_keeps_it_whole_and_the_background_empty() -> None:
+    scan = make_scan(3)
+    array = np.concatenate([scan.rgb.transpose(2, 0, 1) / 127.5 - 1,
+                            np.where(scan.valid, 0.5, -1.0)[None]]).astype(np.float32)
+    rng = np.random.default_rng(0)
+    moved = [jitter(array, rng) for _ in range(8)]
+    area = (array[3] > -0.9).sum()
+    for out in moved:
+        assert out.shape == array.shape and out.dtype == np.float32
+        assert set(np.unique(out[3])) <= {-1.0, 0.5}  # depth is moved, never blended with the background
+        assert abs((out[3] > -0.9).sum() - area) <= 0.25 * area  # scaled by at most 10% a side
+        assert (out[:3][:, out[3] < -0.9] < -0.9).mean() > 0.95  # background colour stays black
+    assert min(np.abs(out - array).mean() for out in moved) > 0.01  # every copy differs from the scan
 
 
 def test_leave_one_kind_out_never_samples_the_held_out_kind(monkeypatch) -> None:
