@@ -6,7 +6,7 @@ import pytest
 
 from anomaly_gan.data.defects import DEFECTS, inject, object_mask
 from anomaly_gan.data.layouts import find_scans, iter_scans
-from anomaly_gan.data.mesh_defects import MESH_DEFECTS
+from anomaly_gan.data.mesh_defects import MESH_DEFECTS, render_defective
 from anomaly_gan.data.synth import SHAPES, render_scan, scan_rng
 from anomaly_gan.data.synth_sets import inject_into, synthesise
 from tests.conftest import make_scan
@@ -46,8 +46,7 @@ def test_defect_masks_lie_on_the_object_or_the_defect(kind: str) -> None:
 def test_mesh_defects_change_the_part_where_the_mask_says(kind: str) -> None:
     for index, shape in enumerate(SHAPES):
         good = render_scan(shape, scan_rng(0, shape, index), "g")
-        bad = render_scan(shape, scan_rng(0, shape, index), "b", defect=kind,
-                          defect_rng=np.random.default_rng(index))
+        bad = render_defective(shape, scan_rng(0, shape, index), "b", kind, np.random.default_rng(index))
         assert bad.label == kind and bad.gt.sum() >= 3, (shape, kind)
         depth = np.abs(np.nan_to_num(bad.depth) - np.nan_to_num(good.depth)) >= 1  # 8-bit depth levels
         changed = (np.abs(bad.rgb.astype(int) - good.rgb).max(axis=2) > 12) | (bad.valid != good.valid) | depth

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from anomaly_gan.data.synth import Capture, View, packaging_colour, posed
+from anomaly_gan.data.scan import Scan
+from anomaly_gan.data.synth import Capture, View, capture, packaging_colour, place_part, posed, sensor
 
 MESH_DEFECTS = ("dent", "chunk", "foreign", "stain")
 SUBDIVIDE = {"rectangle": 5, "cylinder": 3, "sphere": 1}  # midpoint passes: enough vertices to bend
@@ -37,6 +38,25 @@ class MeshDefect:
         depth = np.zeros_like(both)
         depth[both] = np.abs(broken.depth_mm[both] - good.depth_mm[both]) > DEPTH_STEP_MM
         return colour | depth | (good.obj != broken.obj)
+
+
+def render_defective(shape: str, rng: np.random.Generator, scan_id: str, kind: str,
+                     defect_rng: np.random.Generator, size: int = 64, supersample: int = 2) -> Scan:
+    """The scan data.synth.render_scan makes from `rng`, of the same part under the same light and
+    sensor noise, with one defect of `kind` (drawn from `defect_rng`); label = kind, gt = where the
+    clean renders of the good and the defective part differ."""
+    part = place_part(shape, rng, size, supersample)
+    looks = rng.bit_generator.state  # texture, light and noise draws, replayed for the defective part
+    clean = capture([posed(part.mesh, part.view.pose)], part.dims, part.view, rng)
+    for _ in range(4):  # a defect too small to see from this side is made elsewhere
+        made = make_defect(kind, part.mesh, part.dims, clean, part.view, defect_rng)
+        rng.bit_generator.state = looks
+        broken = capture(made.meshes, part.dims, part.view, rng, made.paint)
+        mask = made.mask(clean, broken)
+        if mask.sum() >= MIN_PIXELS:
+            break
+    rgb, depth = sensor(broken, rng)
+    return Scan(scan_id, rgb, depth, "8-bit", gt=mask, label=kind)
 
 
 def make_defect(kind: str, mesh, dims: np.ndarray, clean: Capture, view: View,

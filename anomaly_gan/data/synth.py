@@ -59,31 +59,27 @@ class View:
     supersample: int
 
 
-def render_scan(shape: str, rng: np.random.Generator, scan_id: str, size: int = 64,
-                supersample: int = 2, defect: str | None = None,
-                defect_rng: np.random.Generator | None = None) -> Scan:
-    """One synthetic scan. With `defect` (a data.mesh_defects kind, drawn from `defect_rng`) the
-    same part under the same light and sensor noise is rendered a second time with the defect made
-    on its mesh or painted on its surface; label = kind, gt = where the two clean renders differ."""
+@dataclass
+class Part:
+    """A part placed in front of the camera: its mesh (own coordinates), half extents and view."""
+
+    mesh: o3d.geometry.TriangleMesh
+    dims: np.ndarray
+    view: View
+
+
+def place_part(shape: str, rng: np.random.Generator, size: int = 64, supersample: int = 2) -> Part:
     mesh, dims = make_mesh(shape, rng)
     pose = random_pose(shape, rng)
-    view = View(shape, pose, size * rng.uniform(1.7, 2.3) * supersample, size, supersample)
-    looks = rng.bit_generator.state  # texture, light and noise draws, replayed for the defective copy
-    clean = capture([posed(mesh, pose)], dims, view, rng)
-    if defect is None:
-        return Scan(scan_id, *sensor(clean, rng), "8-bit", label="good")
-    from anomaly_gan.data.mesh_defects import MIN_PIXELS, make_defect
+    return Part(mesh, dims, View(shape, pose, size * rng.uniform(1.7, 2.3) * supersample, size, supersample))
 
-    defect_rng = defect_rng or np.random.default_rng()
-    for _ in range(4):  # a defect too small to see from this side is made elsewhere
-        made = make_defect(defect, mesh, dims, clean, view, defect_rng)
-        rng.bit_generator.state = looks
-        broken = capture(made.meshes, dims, view, rng, made.paint)
-        mask = made.mask(clean, broken)
-        if mask.sum() >= MIN_PIXELS:
-            break
-    rgb, depth = sensor(broken, rng)
-    return Scan(scan_id, rgb, depth, "8-bit", gt=mask, label=defect)
+
+def render_scan(shape: str, rng: np.random.Generator, scan_id: str, size: int = 64,
+                supersample: int = 2) -> Scan:
+    """One synthetic scan of a good part (data.mesh_defects renders defective ones)."""
+    part = place_part(shape, rng, size, supersample)
+    clean = capture([posed(part.mesh, part.view.pose)], part.dims, part.view, rng)
+    return Scan(scan_id, *sensor(clean, rng), "8-bit", label="good")
 
 
 def capture(meshes: list[tuple[np.ndarray, np.ndarray]], dims: np.ndarray, view: View,

@@ -15,7 +15,7 @@ import numpy as np
 
 from anomaly_gan.data.defects import DEFECTS, inject
 from anomaly_gan.data.layouts import ScanRef, load_scan
-from anomaly_gan.data.mesh_defects import MESH_DEFECTS
+from anomaly_gan.data.mesh_defects import MESH_DEFECTS, render_defective
 from anomaly_gan.data.scan import Scan, ScanError
 from anomaly_gan.data.synth import render_scan, scan_rng
 from anomaly_gan.data.writers import write_scan
@@ -36,7 +36,7 @@ def _render_one(index: int, out: Path, shape: str, seed: int, rate: float, size:
     rng, defect_rng = scan_rng(seed, shape, index), scan_rng(seed, shape + ":defect", index)
     if source == "mesh" and defect_rng.random() < rate:
         kind = str(defect_rng.choice(MESH_DEFECTS))
-        scan = render_scan(shape, rng, f"{index:05d}", size, defect=kind, defect_rng=defect_rng)
+        scan = render_defective(shape, rng, f"{index:05d}", kind, defect_rng, size)
     else:
         scan = render_scan(shape, rng, f"{index:05d}", size)
         if source == "image":
