@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
+from pathlib import Path
 
 from anomaly_gan.bundle.meta import MODES, read_meta
 from anomaly_gan.bundle.store import export_networks, load_bundle, write_meta
@@ -22,11 +23,10 @@ from anomaly_gan.train.run import retrain_head
 from benchmarks.kinect import KINECT, MODELS, SPLIT, block_split
 
 
-def refresh(name: str) -> None:
+def refresh(name: str, train_root: Path) -> None:
     folder = MODELS / name
     meta = read_meta(folder)
-    roots = block_split(KINECT, SPLIT)
-    config = TrainConfig(name=meta.name, objective=meta.objective, data=roots["train"])
+    config = TrainConfig(name=meta.name, objective=meta.objective, data=train_root)
     bundle = retrain_head(load_bundle(folder), config, modes=MODES)
     export_networks(folder, {"segmenter": bundle.segmenter}, meta.network)
     write_meta(folder, replace(bundle.meta, default_mode=meta.default_mode))
@@ -39,8 +39,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundles", nargs="+", default=["sphere-gan", "rectangle-gan", "cylinder-gan",
                                                          "sphere-wgan-gp"])
+    train_root = block_split(KINECT, SPLIT)["train"]
     for name in parser.parse_args().bundles:
-        refresh(name)
+        refresh(name, train_root)
 
 
 if __name__ == "__main__":

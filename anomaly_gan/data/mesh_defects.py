@@ -31,13 +31,14 @@ class MeshDefect:
     meshes: list[tuple[np.ndarray, np.ndarray]]  # camera frame: the part first, then foreign bodies
     paint: Paint | None = None
 
-    @staticmethod
-    def mask(good: Capture, broken: Capture) -> np.ndarray:
-        colour = np.abs(broken.rgb - good.rgb).max(axis=2) > COLOUR_STEP
-        both = good.obj & broken.obj
-        depth = np.zeros_like(both)
-        depth[both] = np.abs(broken.depth_mm[both] - good.depth_mm[both]) > DEPTH_STEP_MM
-        return colour | depth | (good.obj != broken.obj)
+
+def changed(good: Capture, broken: Capture) -> np.ndarray:
+    """The defect's mask: where the two clean renders differ in colour, depth or coverage."""
+    colour = np.abs(broken.rgb - good.rgb).max(axis=2) > COLOUR_STEP
+    both = good.obj & broken.obj
+    depth = np.zeros_like(both)
+    depth[both] = np.abs(broken.depth_mm[both] - good.depth_mm[both]) > DEPTH_STEP_MM
+    return colour | depth | (good.obj != broken.obj)
 
 
 def render_defective(shape: str, rng: np.random.Generator, scan_id: str, kind: str,
@@ -47,12 +48,12 @@ def render_defective(shape: str, rng: np.random.Generator, scan_id: str, kind: s
     clean renders of the good and the defective part differ."""
     part = place_part(shape, rng, size, supersample)
     looks = rng.bit_generator.state  # texture, light and noise draws, replayed for the defective part
-    clean = capture([posed(part.mesh, part.view.pose)], part.dims, part.view, rng)
+    clean = capture(part, rng)
     for _ in range(4):  # a defect too small to see from this side is made elsewhere
         made = make_defect(kind, part.mesh, part.dims, clean, part.view, defect_rng)
         rng.bit_generator.state = looks
-        broken = capture(made.meshes, part.dims, part.view, rng, made.paint)
-        mask = made.mask(clean, broken)
+        broken = capture(part, rng, made.meshes, made.paint)
+        mask = changed(clean, broken)
         if mask.sum() >= MIN_PIXELS:
             break
     rgb, depth = sensor(broken, rng)
@@ -75,37 +76,28 @@ def make_defect(kind: str, mesh, dims: np.ndarray, clean: Capture, view: View,
         return _foreign(mesh, view, point, rng)
     if kind == "stain":
         return MeshDefect([posed(mesh, view.pose)], _stain(point, rng))
-    vertices, triangles = _dense(mesh, view.shape)
+    dense = _dense(mesh, view.shape)
+    triangles = np.asarray(dense.triangles).copy()  # outlives `dense`
     if kind == "dent":
-        vertices = _dent(vertices, triangles, point, rng)
-        paint = None
+        vertices, paint = _dent(dense, point, rng), None
     else:
-        vertices, paint = _chunk(vertices, point, dims, rng)
+        vertices, paint = _chunk(np.asarray(dense.vertices), point, dims, rng)
     return MeshDefect([(vertices @ view.pose.rotation.T + view.pose.translation, triangles)], paint)
 
 
-def _dense(mesh, shape: str) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices and triangles of the part subdivided (same surface, more vertices)."""
+def _dense(mesh, shape: str):
+    """The part subdivided (same surface, more vertices), with vertex normals."""
     dense = mesh.subdivide_midpoint(number_of_iterations=SUBDIVIDE[shape])
-    return np.asarray(dense.vertices).copy(), np.asarray(dense.triangles).copy()
+    dense.compute_vertex_normals()
+    return dense
 
 
-def _vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    a, b, c = (vertices[triangles[:, k]] for k in range(3))
-    face = np.cross(b - a, c - a)
-    normals = np.zeros_like(vertices)
-    for k in range(3):
-        np.add.at(normals, triangles[:, k], face)
-    return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
-
-
-def _dent(vertices: np.ndarray, triangles: np.ndarray, point: np.ndarray, rng: np.random.Generator
-          ) -> np.ndarray:
+def _dent(dense, point: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The surface around `point` pushed inwards along its normals, a smooth round profile."""
     radius, depth = rng.uniform(0.010, 0.022), rng.uniform(0.006, 0.015)
+    vertices, normals = np.asarray(dense.vertices), np.asarray(dense.vertex_normals)
     distance = np.linalg.norm(vertices - point, axis=1)
     profile = np.exp(-((distance / radius) ** 2))[:, None]
-    normals = _vertex_normals(vertices, triangles)
     outward = np.sign(np.sum(normals * vertices, axis=1, keepdims=True))  # parts are centred on 0
     return vertices - outward * normals * depth * profile
 

@@ -78,14 +78,16 @@ def render_scan(shape: str, rng: np.random.Generator, scan_id: str, size: int = 
                 supersample: int = 2) -> Scan:
     """One synthetic scan of a good part (data.mesh_defects renders defective ones)."""
     part = place_part(shape, rng, size, supersample)
-    clean = capture([posed(part.mesh, part.view.pose)], part.dims, part.view, rng)
-    return Scan(scan_id, *sensor(clean, rng), "8-bit", label="good")
+    return Scan(scan_id, *sensor(capture(part, rng), rng), "8-bit", label="good")
 
 
-def capture(meshes: list[tuple[np.ndarray, np.ndarray]], dims: np.ndarray, view: View,
-            rng: np.random.Generator, paint=None) -> Capture:
-    """Ray cast, texture and light the part (meshes[0]; any others are foreign bodies) and bring
-    it to the output size; `paint(albedo, local, which)` may change surface colours."""
+def capture(part: Part, rng: np.random.Generator, meshes: list[tuple[np.ndarray, np.ndarray]] | None = None,
+            paint=None) -> Capture:
+    """Ray cast, texture and light the part and bring it to the output size. `meshes` (camera
+    frame) replace the part's own: a changed part first, any others are foreign bodies;
+    `paint(albedo, local, which)` may change surface colours."""
+    view, dims = part.view, part.dims
+    meshes = meshes or [posed(part.mesh, view.pose)]
     hi = view.size * view.supersample
     t_hit, which, normal_cam, points = cast(meshes, view.focal, hi, hi)
     hit = np.isfinite(t_hit)
