@@ -239,28 +239,47 @@ def retrain_head(bundle: Bundle, config: TrainConfig, modes: tuple[str, ...] = (
     """The bundle with a new head trained on config.head_kinds and recalibrated in `modes`, in
     memory (nothing written): for leave-one-kind-out measurements, and for giving benchmark bundles
     the head the current code trains. Its training summary records the new head's settings and times."""
-    device = resolve_device(config.device)
-    bundle = bundle.to(device)
-    net = bundle.meta.network  # the head sees scans as the bundle frames them
-    config = replace(config, framing=bundle.meta.framing, channels=net.inputs, image_size=net.image_size)
-    data = load_training_data(config, class_folder(config))
+    bundle, config, data = _prepared(bundle, config)
     clock = StageClock()
-    head = build_head(config, device)
-    for _ in train_head(config, head, bundle.generator, bundle.encoder, data.train.to(device)):
+    head = build_head(config, data.train.device)
+    for _ in train_head(config, head, bundle.generator, bundle.encoder, data.train):
         pass
     clock.lap("head")
-    nets = Networks(bundle.generator, bundle.critic, bundle.encoder, bundle.eager_generator, net.latent, head,
-                    bundle.meta.channels)
-    scorer = Scorer(nets, bundle.meta.invert, device, config.batch_size, config.seed)
+    bundle = Bundle(bundle.path, replace(bundle.meta, segmenter=config.head_config), bundle.generator,
+                    bundle.critic, bundle.encoder, head)
+    return _recalibrated(bundle, config, data, modes, clock)
+
+
+def recalibrate(bundle: Bundle, config: TrainConfig, modes: tuple[str, ...] = ("fast",)) -> Bundle:
+    """The bundle, networks unchanged, recalibrated in `modes` by the current code, in memory: for
+    giving benchmark bundles the current way of combining components into a score."""
+    bundle, config, data = _prepared(bundle, config)
+    return _recalibrated(bundle, config, data, modes, StageClock())
+
+
+def _prepared(bundle: Bundle, config: TrainConfig) -> tuple[Bundle, TrainConfig, TrainingData]:
+    """The bundle on the config's device, the config framed as the bundle frames scans, and the
+    bundle's training data (the same held-out scans and simulated defects as when it was trained)."""
+    device = resolve_device(config.device)
+    net = bundle.meta.network
+    config = replace(config, framing=bundle.meta.framing, channels=net.inputs, image_size=net.image_size)
+    data = load_training_data(config, class_folder(config))
+    return bundle.to(device), config, replace(data, train=data.train.to(device))
+
+
+def _recalibrated(bundle: Bundle, config: TrainConfig, data: TrainingData, modes: tuple[str, ...],
+                  clock: StageClock) -> Bundle:
+    nets = Networks(bundle.generator, bundle.critic, bundle.encoder, bundle.eager_generator,
+                    bundle.meta.network.latent, bundle.segmenter, bundle.meta.channels)
+    scorer = Scorer(nets, bundle.meta.invert, data.train.device, config.batch_size, config.seed)
     calibration = calibrate(scorer, data.validation, data.validation_ids, data.validation_defective,
                             data.validation_defective_ids, config.far, modes=modes)
     clock.lap("calibration")
     old = bundle.meta.training
-    head_settings = {k: v for k, v in config.to_dict().items() if k.startswith("head")}
-    training = replace(old, head_seconds=round(clock.laps["head"], 1),
+    head_settings = {k: v for k, v in config.to_dict().items() if k.startswith("head")} if "head" in clock.laps else {}
+    training = replace(old, head_seconds=round(clock.laps.get("head", old.head_seconds), 1),
                        calibration_seconds=round(clock.laps["calibration"], 1),
                        stages={**old.stages, **{k: round(v, 2) for k, v in clock.laps.items()}} if old.stages else {},
                        config={**old.config, **head_settings})
-    meta = replace(bundle.meta, calibration=calibration, segmenter=config.head_config, default_mode=modes[0],
-                   training=training)
-    return Bundle(bundle.path, meta, bundle.generator, bundle.critic, bundle.encoder, head)
+    meta = replace(bundle.meta, calibration=calibration, default_mode=modes[0], training=training)
+    return Bundle(bundle.path, meta, bundle.generator, bundle.critic, bundle.encoder, bundle.segmenter)
