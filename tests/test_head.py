@@ -17,7 +17,7 @@ from anomaly_gan.data.framing import CropBox, Framing, crop, locate, uncrop
 from anomaly_gan.data.simulate import KINDS, kinds_without, simulate
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.train.head import defective_batch, jitter
-from anomaly_gan.train.run import retrain_head
+from anomaly_gan.train.run import recalibrate, retrain_head
 from tests.conftest import make_scan, tiny_config, write_class
 
 
@@ -129,3 +129,15 @@ def test_format_1_bundles_load_and_score_without_the_head(tiny_bundle: Path, tmp
     assert bundle.segmenter is None and bundle.meta.framing == Framing("full")
     scored = Detector(bundle, DetectOptions("fast"), torch.device("cpu")).score([make_scan(7)])
     assert "head" not in scored.scored.values and scored.boxes[0] == CropBox(0, 0, 64)
+
+
+def test_recalibrating_an_unchanged_bundle_reproduces_its_calibration(tiny_bundle: Path) -> None:
+    """recalibrate (benchmarks.refresh_head --calibration-only) finds the bundle's own held-out scans
+    and simulated defects again, so the same networks give the same calibration."""
+    bundle = load_bundle(tiny_bundle)
+    again = recalibrate(bundle, tiny_config(tiny_bundle.parent.parent)).meta.calibration["fast"]
+    stored = bundle.meta.calibration["fast"]
+    np.testing.assert_allclose(again.good_scores, stored.good_scores, rtol=1e-3, atol=1e-3)
+    assert again.weights.keys() == stored.weights.keys()
+    np.testing.assert_allclose(list(again.weights.values()), list(stored.weights.values()), atol=0.02)
+    assert again.threshold == pytest.approx(stored.threshold, rel=1e-3, abs=1e-3)
