@@ -245,8 +245,11 @@ def retrain_head(bundle: Bundle, config: TrainConfig, modes: tuple[str, ...] = (
     for _ in train_head(config, head, bundle.generator, bundle.encoder, data.train):
         pass
     clock.lap("head")
-    bundle = Bundle(bundle.path, replace(bundle.meta, segmenter=config.head_config), bundle.generator,
-                    bundle.critic, bundle.encoder, head)
+    old = bundle.meta.training
+    head_settings = {k: v for k, v in config.to_dict().items() if k.startswith("head")}
+    training = replace(old, head_seconds=round(clock.laps["head"], 1), config={**old.config, **head_settings})
+    meta = replace(bundle.meta, segmenter=config.head_config, training=training)
+    bundle = Bundle(bundle.path, meta, bundle.generator, bundle.critic, bundle.encoder, head)
     return _recalibrated(bundle, config, data, modes, clock)
 
 
@@ -269,6 +272,7 @@ def _prepared(bundle: Bundle, config: TrainConfig) -> tuple[Bundle, TrainConfig,
 
 def _recalibrated(bundle: Bundle, config: TrainConfig, data: TrainingData, modes: tuple[str, ...],
                   clock: StageClock) -> Bundle:
+    """The bundle calibrated again in `modes`; its training summary gets the new calibration time."""
     nets = Networks(bundle.generator, bundle.critic, bundle.encoder, bundle.eager_generator,
                     bundle.meta.network.latent, bundle.segmenter, bundle.meta.channels)
     scorer = Scorer(nets, bundle.meta.invert, data.train.device, config.batch_size, config.seed)
@@ -276,10 +280,7 @@ def _recalibrated(bundle: Bundle, config: TrainConfig, data: TrainingData, modes
                             data.validation_defective_ids, config.far, modes=modes)
     clock.lap("calibration")
     old = bundle.meta.training
-    head_settings = {k: v for k, v in config.to_dict().items() if k.startswith("head")} if "head" in clock.laps else {}
-    training = replace(old, head_seconds=round(clock.laps.get("head", old.head_seconds), 1),
-                       calibration_seconds=round(clock.laps["calibration"], 1),
-                       stages={**old.stages, **{k: round(v, 2) for k, v in clock.laps.items()}} if old.stages else {},
-                       config={**old.config, **head_settings})
+    training = replace(old, calibration_seconds=round(clock.laps["calibration"], 1),
+                       stages={**old.stages, **{k: round(v, 2) for k, v in clock.laps.items()}} if old.stages else {})
     meta = replace(bundle.meta, calibration=calibration, default_mode=modes[0], training=training)
     return Bundle(bundle.path, meta, bundle.generator, bundle.critic, bundle.encoder, bundle.segmenter)
