@@ -6,9 +6,9 @@ The bundle's GAN and encoder stay frozen; for each head length and seed a head i
 current head settings, recalibrated in fast mode, and scored on the bundle's held-out validation
 scans and 3 copies of each with one evaluation defect (data/defects.py, a random stream the test
 table does not use). Prints image AUROC of the score, of the head component alone, of other
-aggregations of the head's map, and per kind; TPR at the recalibrated threshold; the head
-component's median on held-out good scans and on the scans the GAN trained on (a head that
-memorised its training scans shows a gap). Writes reports/kinect/head_variants_<bundle>.md.
+aggregations of the head's map, and per kind; object-pixel AUROC of the head's map; TPR at the
+recalibrated threshold; the head component's median on held-out good scans and on the scans the
+GAN trained on (a head that memorised its training scans shows a gap). Writes reports/kinect/head_variants_<bundle>.md.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import torch
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.defects import DEFECTS
 from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.evaluate import object_pixels
+from anomaly_gan.report.metrics import pixel_auroc
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.run import retrain_head
 from benchmarks.kinect import VALIDATION_SEED, Report, auroc, machine, validation
@@ -51,8 +53,8 @@ def main() -> None:
                f"Machine: {machine()}. Fast mode. {len(good)} held-out good validation scans and {len(bad)} "
                f"injected copies (evaluation defects, seed {VALIDATION_SEED}). Image AUROC.\n",
                "| head steps | seed | head minutes | score | head component | top-4 | top-64 | map max | TPR | "
-               "head median, good held-out / trained-on | " + " | ".join(DEFECTS) + " |",
-               "|---" * (10 + len(DEFECTS)) + "|")
+               "object-pixel | head median, good held-out / trained-on | " + " | ".join(DEFECTS) + " |",
+               "|---" * (11 + len(DEFECTS)) + "|")
     trained_on = data.trained_on[::4]
     for steps in args.steps:
         for seed in args.seeds:
@@ -63,7 +65,11 @@ def main() -> None:
             gm, bm = g.scored.maps[:, 0], b.scored.maps[:, 0]
             cells = [auroc(g.scores, b.scores), auroc(g.scored.values["head"], b.scored.values["head"]),
                      auroc(top_mean(gm, 4), top_mean(bm, 4)), auroc(top_mean(gm, 64), top_mean(bm, 64)),
-                     auroc(top_mean(gm, 1), top_mean(bm, 1)), float(np.mean(b.anomalous))]
+                     auroc(top_mean(gm, 1), top_mean(bm, 1)), float(np.mean(b.anomalous)),
+                     pixel_auroc([np.zeros(s.shape, bool) for s in good] + [s.gt for s in bad],
+                                 [g.scan_maps(i, s.shape)[0] for i, s in enumerate(good)]
+                                 + [b.scan_maps(i, s.shape)[0] for i, s in enumerate(bad)],
+                                 [object_pixels(s) for s in good + bad])]
             medians = f"{np.median(g.scored.values['head']):.3f} / {np.median(t.scored.values['head']):.3f}"
             kind_cells = [auroc(g.scores, b.scores[kinds == k]) for k in DEFECTS]
             report.add(f"| {steps} | {seed} | {minutes:.1f} | " + " | ".join(f"{c:.3f}" for c in cells)
