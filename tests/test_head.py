@@ -40,6 +40,8 @@ def test_object_frame_centres_the_object_and_pads_past_the_edge() -> None:
     assert box.top + box.side > ys.max() and box.left + box.side > xs.max()
     assert box.side < 64  # the object is enlarged
     assert locate(scan, Framing("full")) == CropBox(0, 0, 64)
+    fixed = locate(scan, Framing(side=40))  # one size for every scan keeps the object's scale
+    assert fixed.side == 40 and abs((fixed.top + 20) - (ys.min() + ys.max() + 1) / 2) <= 1
     edge = crop(scan, CropBox(-8, -8, 32))
     assert edge.rgb.shape == (32, 32, 3) and np.isnan(edge.depth[:8]).all()
 

@@ -24,6 +24,7 @@ class Framing:
 
     kind: str = "object"
     margin: float = 0.25  # added on each side, as a fraction of the object's larger side
+    side: int = 0  # pixels: one crop size for every scan, centred on its object (keeps its scale); 0: sized per scan
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def locate(scan: Scan, framing: Framing) -> CropBox:
         return CropBox((h - side) // 2, (w - side) // 2, side)
     ys, xs = np.nonzero(region)
     extent = max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1)
-    side = max(MIN_SIDE, int(round(extent * (1 + 2 * framing.margin))))
+    side = framing.side or max(MIN_SIDE, int(round(extent * (1 + 2 * framing.margin))))
     cy, cx = (ys.min() + ys.max() + 1) / 2, (xs.min() + xs.max() + 1) / 2
     return CropBox(int(round(cy - side / 2)), int(round(cx - side / 2)), side)
 
