@@ -24,11 +24,9 @@ from anomaly_gan.bundle.meta import read_meta
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.defects import DEFECTS
 from anomaly_gan.data.framing import Framing
-from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.detect.detector import DetectOptions, Detector
-from anomaly_gan.detect.evaluate import object_pixels
-from anomaly_gan.report.metrics import pixel_auroc
-from benchmarks.kinect import CLASSES, KINECT, SPLIT, Report, auroc, block_split, machine, train_bundle, validation
+from anomaly_gan.detect.evaluate import PixelTruth
+from benchmarks.kinect import Report, auroc, machine, other_classes, train_bundle, validation
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,11 +36,10 @@ def main() -> None:
     parser.add_argument("--side", type=int, default=40, help="crop side in scan pixels (Kinect spheres: median 28)")
     args = parser.parse_args()
     data = validation("sphere", "gan")
-    roots = block_split(KINECT, SPLIT)
-    folder, minutes = train_bundle("sphere", "gan", roots["train"], Path(f"/tmp/anomaly-gan-fixed-crop-{args.side}"),
+    folder, minutes = train_bundle("sphere", "gan", data.train_root, Path(f"/tmp/anomaly-gan-fixed-crop-{args.side}"),
                                    framing=Framing("object", side=args.side))
     assert set(read_meta(folder).training.validation_ids) == {s.id for s in data.good}  # same held-out blocks
-    other = [s for c in CLASSES if c != "sphere" for _, s in list(iter_scans(find_scans(roots["train"] / c).refs))[::4]]
+    other = other_classes(data, "sphere")
     kinds = np.array([s.label for s in data.bad])
     report = Report(ROOT / "reports" / "kinect" / "fixed_crop.md")
     report.add("# Fixed crop size: sphere `gan`, validation blocks\n",
@@ -53,11 +50,11 @@ def main() -> None:
     for name, bundle in (("per-scan crop (shipped)", data.bundle), (f"fixed {args.side} px", folder)):
         detector = Detector(load_bundle(bundle), DetectOptions("fast"), torch.device("cpu"))
         good, bad, wrong = detector.score(data.good), detector.score(data.bad), detector.score(other)
-        pixel = pixel_auroc([np.zeros(s.shape, bool) for s in data.good] + [s.gt for s in data.bad],
-                            [good.scan_maps(i, s.shape)[0] for i, s in enumerate(data.good)]
-                            + [bad.scan_maps(i, s.shape)[0] for i, s in enumerate(data.bad)],
-                            [object_pixels(s) for s in data.good + data.bad])
-        cells = [auroc(good.scores, bad.scores), auroc(good.scores, wrong.scores), pixel, float(np.mean(bad.anomalous))]
+        truth = PixelTruth()
+        truth(data.good, good)
+        truth(data.bad, bad)
+        cells = [auroc(good.scores, bad.scores), auroc(good.scores, wrong.scores),
+                 truth.metrics()["object_pixel_auroc"], float(np.mean(bad.anomalous))]
         cells += [auroc(good.scores, bad.scores[kinds == k]) for k in DEFECTS]
         report.add(f"| {name} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
 

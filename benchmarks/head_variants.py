@@ -23,8 +23,7 @@ import torch
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.defects import DEFECTS
 from anomaly_gan.detect.detector import DetectOptions, Detector
-from anomaly_gan.detect.evaluate import object_pixels
-from anomaly_gan.report.metrics import pixel_auroc
+from anomaly_gan.detect.evaluate import PixelTruth
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.run import retrain_head
 from benchmarks.kinect import VALIDATION_SEED, Report, auroc, machine, validation
@@ -63,13 +62,13 @@ def main() -> None:
             detector = Detector(variant, DetectOptions("fast"), torch.device("cpu"))
             g, b, t = detector.score(good), detector.score(bad), detector.score(trained_on)
             gm, bm = g.scored.maps[:, 0], b.scored.maps[:, 0]
+            truth = PixelTruth()
+            truth(good, g)
+            truth(bad, b)
             cells = [auroc(g.scores, b.scores), auroc(g.scored.values["head"], b.scored.values["head"]),
                      auroc(top_mean(gm, 4), top_mean(bm, 4)), auroc(top_mean(gm, 64), top_mean(bm, 64)),
                      auroc(top_mean(gm, 1), top_mean(bm, 1)), float(np.mean(b.anomalous)),
-                     pixel_auroc([np.zeros(s.shape, bool) for s in good] + [s.gt for s in bad],
-                                 [g.scan_maps(i, s.shape)[0] for i, s in enumerate(good)]
-                                 + [b.scan_maps(i, s.shape)[0] for i, s in enumerate(bad)],
-                                 [object_pixels(s) for s in good + bad])]
+                     truth.metrics()["object_pixel_auroc"]]
             medians = f"{np.median(g.scored.values['head']):.3f} / {np.median(t.scored.values['head']):.3f}"
             kind_cells = [auroc(g.scores, b.scores[kinds == k]) for k in DEFECTS]
             report.add(f"| {steps} | {seed} | {minutes:.1f} | " + " | ".join(f"{c:.3f}" for c in cells)

@@ -80,6 +80,12 @@ def validation(shape: str, objective: str, copies: int = 3) -> Validation:
                       [s for s in scans if s.id not in held_out])
 
 
+def other_classes(data: Validation, shape: str) -> list[Scan]:
+    """Every 4th training scan of the other classes: the wrong parts a validation bundle should flag."""
+    return [s for cls in CLASSES if cls != shape
+            for _, s in list(iter_scans(find_scans(data.train_root / cls).refs))[::4]]
+
+
 class Report:
     """Lines printed as they come and rewritten to the report file each time (survives a stop)."""
 

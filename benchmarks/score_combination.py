@@ -22,9 +22,8 @@ import torch
 
 from anomaly_gan.bundle.calibration import Calibration, total
 from anomaly_gan.bundle.store import load_bundle
-from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.detect.detector import DetectOptions, Detector
-from benchmarks.kinect import CLASSES, KINECT, SPLIT, Report, auroc, block_split, machine, validation
+from benchmarks.kinect import Report, auroc, machine, other_classes, validation
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARES = (0.5, 1.0)
@@ -48,7 +47,6 @@ def main() -> None:
     parser.add_argument("--bundles", nargs="+", default=["sphere-gan", "cylinder-gan", "rectangle-gan",
                                                          "sphere-wgan-gp"])
     args = parser.parse_args()
-    train_root = block_split(KINECT, SPLIT)["train"]
     report = Report(ROOT / "reports" / "kinect" / "score_combination.md")
     shares = " | ".join(f"fitted + {s} x scan-level" for s in SHARES)
     report.add("# Score combination: validation blocks\n",
@@ -61,8 +59,7 @@ def main() -> None:
         shape, objective = name.split("-", 1)
         data = validation(shape, objective)
         detector = Detector(load_bundle(data.bundle), DetectOptions("fast"), torch.device("cpu"))
-        others = [s for cls in CLASSES if cls != shape
-                  for _, s in list(iter_scans(find_scans(train_root / cls).refs))[::4]]
+        others = other_classes(data, shape)
         good, bad, other = (sums(detector.calibration, detector.score(scans).scored.values)
                             for scans in (data.good, data.bad, others))
         spreads = np.std(good[0]), np.std(good[1])  # each sum to unit spread on the held-out good scans
