@@ -28,7 +28,7 @@ import torch
 from anomaly_gan.bundle.meta import read_meta
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.defects import DEFECTS
-from anomaly_gan.data.framing import Framing, locate
+from anomaly_gan.data.framing import Framing, crop, locate
 from anomaly_gan.data.scan import Scan
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.detect.evaluate import PixelTruth
@@ -68,14 +68,9 @@ class Variant:
 
 def outside_share(scans: list[Scan], framing: Framing) -> float:
     """The share of defect pixels that fall outside their scan's crop box (their map is empty)."""
-    total = outside = 0
-    for scan in scans:
-        box = locate(scan, framing)
-        inside = np.zeros(scan.shape, bool)
-        inside[max(box.top, 0):box.top + box.side, max(box.left, 0):box.left + box.side] = True
-        total += scan.gt.sum()
-        outside += (scan.gt & ~inside).sum()
-    return outside / max(total, 1)
+    total = sum(int(scan.gt.sum()) for scan in scans)
+    inside = sum(int(crop(scan, locate(scan, framing)).gt.sum()) for scan in scans)
+    return (total - inside) / max(total, 1)
 
 
 def object_pixel_auroc(normal: PixelTruth, defective: PixelTruth, chosen: np.ndarray) -> float:
