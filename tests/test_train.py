@@ -78,15 +78,16 @@ def test_traced_and_eager_networks_agree(tiny_bundle: Path) -> None:
             torch.testing.assert_close(u, v)
 
 
-def test_resume_continues_bit_for_bit(tmp_path: Path) -> None:
+@pytest.mark.parametrize("precision", ["fp32", "auto"])  # auto: bf16 where the CPU has it (this project's CI)
+def test_resume_continues_bit_for_bit(tmp_path: Path, precision: str) -> None:
     write_class(tmp_path / "data")
-    straight = train(tiny_config(tmp_path, out=tmp_path / "a"), lambda *a: None).path
+    straight = train(tiny_config(tmp_path, out=tmp_path / "a", precision=precision), lambda *a: None).path
 
     def interrupt_at_7(phase: str, total: int, row: dict) -> None:
         if phase == "gan" and row["step"] == 7:
             raise KeyboardInterrupt
 
-    config = tiny_config(tmp_path, out=tmp_path / "b")
+    config = tiny_config(tmp_path, out=tmp_path / "b", precision=precision)
     with pytest.raises(TrainingInterrupted):
         train(config, interrupt_at_7)
     assert (config.bundle_dir / "checkpoint.pt").exists()

@@ -11,6 +11,7 @@ from anomaly_gan.cli.app import caution_if_undertrained, command, console, fail,
 from anomaly_gan.data.channels import CHANNEL_SETS
 from anomaly_gan.distributed import RankFailed, World
 from anomaly_gan.models.config import IMAGE_SIZES
+from anomaly_gan.precision import PRECISIONS
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.objective_settings import DEFAULT_SETTINGS, DEFAULT_STEPS, SMOOTHED, with_switches
 
@@ -84,6 +85,8 @@ def train(
     gp_weight: Annotated[float | None, typer.Option(min=0.0, help="wgan-gp: gradient-penalty weight (default: "
                                                              f"{DEFAULT_SETTINGS['wgan-gp'].gp_weight:g}).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = DEFAULTS.device,
+    precision: Annotated[str, typer.Option(help="auto (bfloat16 where the CPU or GPU computes it natively: "
+                                                "about twice as fast), bf16 or fp32.")] = DEFAULTS.precision,
     seed: Annotated[int, typer.Option()] = DEFAULTS.seed,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
     force: Annotated[bool, typer.Option(help="Replace an existing bundle or interrupted run.")] = False,
@@ -100,11 +103,13 @@ def train(
         raise fail(f"--channels {channels}: choose one of {', '.join(CHANNEL_SETS)}")
     if image_size not in IMAGE_SIZES:
         raise fail(f"--image-size {image_size}: choose one of {', '.join(map(str, IMAGE_SIZES))}")
+    if precision not in PRECISIONS:
+        raise fail(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
     config = TrainConfig(name=shape, objective=objective, objective_settings=settings, data=data, out=out,
                          steps=steps, batch_size=batch_size, channels=channels, image_size=image_size, width=width,
                          augment=augment, ema=ema,
                          encoder_steps=encoder_steps, head=head, head_steps=head_steps, far=far, seed=seed,
-                         device=device)
+                         device=device, precision=precision)
     if data is not None and not data.exists():
         raise fail(f"{data}: no such file or folder")
     from anomaly_gan.train.data import TrainingError  # torch loads here, after the cheap checks
@@ -132,6 +137,7 @@ def train(
     meta, t = bundle.meta, bundle.meta.training
     stages = ", ".join(f"{name} {seconds / 60:.1f}" for name, seconds in t.stages.items())
     processes = f" x {t.world_size} processes" if t.world_size > 1 else ""
+    processes += f" in {t.config.get('precision', 'fp32')}"
     console.print(f"bundle written to [bold]{bundle.path}[/] ({t.train_scans} training scans, "
                   f"{t.validation_scans} held out, {t.minutes:.1f} min on {t.device}{processes}: {stages})")
     caution_if_undertrained(meta.label, meta.undertrained())

@@ -54,6 +54,7 @@ class TrainConfig:
     min_scans: int = 32
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"  # auto | bf16 | fp32 (anomaly_gan.precision); run.train records the resolved one
     checkpoint_every: int = 100
     sample_every: int = 100
     synth_count: int = 375

@@ -3,13 +3,16 @@
 Each step takes a batch of training scans, gives most of them one simulated defect (data.simulate,
 the kinds in config.head_kinds), reconstructs every scan as detection would (G(E(x)) of the
 defective scan) and teaches the head the defect masks with focal + Dice loss. Its randomness comes
-from its own seeded streams, so a resumed run retrains the same head.
+from its own seeded streams, so a resumed run retrains the same head. The next batch is simulated
+on a worker thread while a GPU trains on this one; on the CPU, where the networks keep every core
+busy, in series (a worker made 2-core steps 7% slower).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -19,6 +22,7 @@ from torch import nn
 
 from anomaly_gan.data.simulate import simulate
 from anomaly_gan.models.segmenter import Segmenter
+from anomaly_gan.precision import autocast
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.replicas import average_gradients, broadcast_buffers, rank
 
@@ -50,8 +54,10 @@ def jitter(array: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def build_head(config: TrainConfig, device: torch.device) -> Segmenter:
+    """The untrained head, in the default (NCHW) layout: its narrow BatchNorms (8-64 channels)
+    run their backward 1.4-2.5x slower in channels-last on the CPU."""
     torch.manual_seed(config.seed + 1)
-    return Segmenter(config.head_config).to(device, memory_format=torch.channels_last)
+    return Segmenter(config.head_config).to(device)
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
@@ -83,6 +89,23 @@ def defective_batch(pool: np.ndarray, config: TrainConfig, rng: np.random.Genera
     return np.stack(scans), np.stack(masks)
 
 
+def _batches(pool: np.ndarray, config: TrainConfig, rng: np.random.Generator, ahead: bool
+             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """config.head_steps defective batches; with `ahead`, each simulated while the caller trains on
+    the one before. One thread draws them all from `rng` in order, so the stream is the same."""
+    if not ahead:
+        for _ in range(config.head_steps):
+            yield defective_batch(pool, config, rng)
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="simulate") as worker:
+        pending = worker.submit(defective_batch, pool, config, rng)
+        for step in range(config.head_steps):
+            batch = pending.result()
+            if step + 1 < config.head_steps:
+                pending = worker.submit(defective_batch, pool, config, rng)
+            yield batch
+
+
 def train_head(config: TrainConfig, head: nn.Module, generator: nn.Module, encoder: nn.Module,
                data: torch.Tensor) -> Iterator[dict[str, float]]:
     """Yields one log row per step; `head` is trained in place. `data`: 4-channel training scans."""
@@ -93,14 +116,14 @@ def train_head(config: TrainConfig, head: nn.Module, generator: nn.Module, encod
     # decayed to zero: the head ends where its noisy trajectory settles, not at a chance point of it
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.head_steps)
     generator.eval(), encoder.eval(), head.train()
-    for step in range(config.head_steps):
+    for step, (scans, masks) in enumerate(_batches(pool, config, rng, device.type != "cpu")):
         started = time.perf_counter()
-        scans, masks = defective_batch(pool, config, rng)
-        x = torch.from_numpy(config.channel_set.pick(scans)).to(device).contiguous(memory_format=torch.channels_last)
+        x = torch.from_numpy(config.channel_set.pick(scans)).to(device)
         target = torch.from_numpy(masks).float().to(device)
-        with torch.no_grad():
-            recon = generator(encoder(x))
-        logits = head(x, recon)
+        with torch.no_grad(), autocast(device, config.precision):
+            recon = generator(encoder(x.contiguous(memory_format=torch.channels_last))).float()
+        with autocast(device, config.precision):
+            logits = head(x, recon.contiguous()).float()
         focal, dice = focal_loss(logits, target), dice_loss(logits, target)
         loss = focal + dice
         optimiser.zero_grad(set_to_none=True)

@@ -21,6 +21,7 @@ from anomaly_gan.device import resolve_device
 from anomaly_gan.distributed import ALONE, World
 from anomaly_gan.models.config import NetConfig
 from anomaly_gan.models.segmenter import Segmenter
+from anomaly_gan.precision import resolve_precision
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import TrainingData, TrainingError, class_folder, load_training_data
 from anomaly_gan.train.head import build_head, train_head
@@ -42,7 +43,7 @@ from anomaly_gan.train.trainer import (
 # report(phase, total, row): phase is "synth", "gan", "encoder", "head", "calibrate" or "skipped".
 Report = Callable[[str, int, dict], None]
 RESUME_KEYS = ("objective", "objective_settings", "width", "latent", "batch_size", "seed", "augment", "ema",
-               "spectral_norm", "channels", "image_size")
+               "spectral_norm", "channels", "image_size", "precision")
 
 
 class TrainingInterrupted(RuntimeError):
@@ -95,6 +96,10 @@ def train(config: TrainConfig, report: Report, resume: bool = False, force: bool
     except ValueError as e:
         raise TrainingError(str(e)) from None
     device = resolve_device(config.device, world.local_rank)
+    try:
+        config = replace(config, precision=resolve_precision(config.precision, device))
+    except ValueError as e:
+        raise TrainingError(str(e)) from None
     world.start("nccl" if device.type == "cuda" else "gloo")
     folder = prepare_bundle_dir(config, resume, force) if world.main else config.bundle_dir
     world.barrier("the bundle folder was prepared")
@@ -265,7 +270,8 @@ def _prepared(bundle: Bundle, config: TrainConfig) -> tuple[Bundle, TrainConfig,
     bundle's training data (the same held-out scans and simulated defects as when it was trained)."""
     device = resolve_device(config.device)
     net = bundle.meta.network
-    config = replace(config, framing=bundle.meta.framing, channels=net.inputs, image_size=net.image_size)
+    config = replace(config, framing=bundle.meta.framing, channels=net.inputs, image_size=net.image_size,
+                     precision=resolve_precision(config.precision, device))
     data = load_training_data(config, class_folder(config))
     return bundle.to(device), config, replace(data, train=data.train.to(device))
 

@@ -22,6 +22,7 @@ from torch import nn
 from anomaly_gan.fsutil import atomic_write_bytes
 from anomaly_gan.models.config import NetConfig
 from anomaly_gan.models.dcgan import Critic, Encoder, Generator, init_weights
+from anomaly_gan.precision import autocast
 from anomaly_gan.train.augment import diff_augment
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.objectives import CriticFn, Objective
@@ -121,11 +122,6 @@ def load_checkpoint(folder: Path, state: TrainState) -> None:
                               f"settings? ({str(e).splitlines()[0][:120]})") from None
 
 
-def _autocast(device: torch.device):
-    """bfloat16 mixed precision on CUDA; a no-op on the CPU."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-
-
 def _sample(data: torch.Tensor, batch: int) -> torch.Tensor:
     return data[torch.randint(data.shape[0], (batch,)).to(data.device)]
 
@@ -140,11 +136,13 @@ def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 def gan_step(objective: Objective, generator: nn.Module, critic: nn.Module, view: CriticFn,
              optimisers: tuple[torch.optim.Optimizer, torch.optim.Optimizer], step: int,
-             real_batch: Callable[[], torch.Tensor], noise: Callable[[], torch.Tensor]) -> dict[str, float]:
+             real_batch: Callable[[], torch.Tensor], noise: Callable[[], torch.Tensor],
+             precision: str = "fp32") -> dict[str, float]:
     """One generator update and the critic updates before it; returns the log row's losses.
 
     `view` is how the critic sees a batch (possibly augmented); `critic` is its module, for the
-    objective's weight constraint. Shared by the image loop and the tests' 2-D toy.
+    objective's weight constraint; `precision` a resolved one (anomaly_gan.precision). Shared by
+    the image loop and the tests' 2-D toy.
     """
     opt_g, opt_d = optimisers
     device = next(generator.parameters()).device
@@ -152,9 +150,9 @@ def gan_step(objective: Objective, generator: nn.Module, critic: nn.Module, view
     if objective.update_critic(step):
         for _ in range(objective.n_critic):
             real = real_batch()
-            with torch.no_grad(), _autocast(device):
+            with torch.no_grad(), autocast(device, precision):
                 fake = generator(noise())
-            with _autocast(device):
+            with autocast(device, precision):
                 d_loss, row = objective.critic_loss(view, real, fake.float())
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
@@ -162,7 +160,7 @@ def gan_step(objective: Objective, generator: nn.Module, critic: nn.Module, view
             opt_d.step()
             objective.after_critic_step(critic)
         row["d_loss"] = d_loss.item()
-    with _autocast(device):
+    with autocast(device, precision):
         fake = generator(noise())
         g_loss, g_stats = objective.generator_loss(view, fake.float())
     opt_g.zero_grad(set_to_none=True)
@@ -184,7 +182,7 @@ def train_gan(config: TrainConfig, objective: Objective, state: TrainState, data
         started = time.perf_counter()
         row = gan_step(objective, g, d, view, (state.opt_g, state.opt_d), step,
                        lambda: _sample(data, config.batch_size),
-                       lambda: torch.randn(config.batch_size, config.latent, device=device))
+                       lambda: torch.randn(config.batch_size, config.latent, device=device), config.precision)
         broadcast_buffers(g, d)
         if state.ema is not None:  # warm-up: early weights are forgotten quickly
             _update_ema(state.ema, g, min(config.ema, (1 + step) / (10 + step)))
@@ -205,7 +203,7 @@ def train_encoder(config: TrainConfig, state: TrainState, data: torch.Tensor) ->
     for step in range(state.encoder_step, config.encoder_steps):
         started = time.perf_counter()
         real = _sample(data, config.batch_size)
-        with _autocast(data.device):
+        with autocast(data.device, config.precision):
             recon = g(e(real)).float()
             image = ((recon - real) ** 2).mean()
             feature = ((d(recon)[1] - d(real)[1]) ** 2).mean()
