@@ -73,10 +73,15 @@ VALIDATION_SEED = 11  # the test tables inject with seeds 0 and 1
 def validation(shape: str, objective: str, copies: int = 3) -> Validation:
     roots = block_split(KINECT, SPLIT)
     folder, _ = train_bundle(shape, objective, roots["train"], MODELS)
+    return validation_of(folder, shape, roots["train"], copies)
+
+
+def validation_of(folder: Path, shape: str, train_root: Path, copies: int = 3) -> Validation:
+    """The validation scans of a bundle trained on `train_root` (its own held-out blocks)."""
     held_out = set(read_meta(folder).training.validation_ids)
-    scans = [s for _, s in iter_scans(find_scans(roots["train"] / shape).refs)]
+    scans = [s for _, s in iter_scans(find_scans(train_root / shape).refs)]
     good = [s for s in scans if s.id in held_out]
-    return Validation(folder, roots["train"], good, injected_copies(good, seed=VALIDATION_SEED, copies=copies),
+    return Validation(folder, train_root, good, injected_copies(good, seed=VALIDATION_SEED, copies=copies),
                       [s for s in scans if s.id not in held_out])
 
 
