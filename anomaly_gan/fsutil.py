@@ -93,8 +93,31 @@ def describe_os_error(e: OSError) -> str:
     return f"{e.filename}: {reason}" if e.filename else str(e)
 
 
-def prepare_output_dir(path: Path, force: bool) -> Path:
-    """Create an empty output folder; refuse to touch a non-empty one unless forced."""
+def plain_name(name: str, what: str) -> str:
+    """`name` if it is one ordinary path component (a class name, a scan id), else ValueError:
+    a name with '/', '\\', '..' or NUL would write outside the folder meant for it."""
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0") or name.startswith("-"):
+        raise ValueError(f"{what} {name!r}: use a plain name (letters, digits, '-', '_', '.'; no '/', '\\', "
+                         "'..' or NUL)")
+    return name
+
+
+def refuse_over_inputs(path: Path, inputs: Iterable[Path]) -> None:
+    """OutputExistsError when the output folder is, or holds, one of the inputs (scans, bundles,
+    shards): --force would delete what the command is about to read."""
+    out = path.resolve()
+    for given in inputs:
+        source = Path(given).resolve()
+        if source == out or source.is_relative_to(out):
+            what = "is" if source == out else "holds"
+            raise OutputExistsError(f"{path}: the output folder {what} the input {given}; choose another --out "
+                                    "(with or without --force, an input is never deleted)")
+
+
+def prepare_output_dir(path: Path, force: bool, inputs: Iterable[Path] = ()) -> Path:
+    """Create an empty output folder; refuse to touch a non-empty one unless forced, and one that
+    is or holds an input always."""
+    refuse_over_inputs(path, inputs)
     if path.exists() and any(path.iterdir()):
         if not force:
             raise OutputExistsError(f"{path}: already exists and is not empty (use --force)")

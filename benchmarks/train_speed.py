@@ -1,7 +1,8 @@
 """Where a default training's time goes, and whether a faster one keeps its quality.
 
     python -m benchmarks.train_speed [--classes sphere rectangle] [--objectives gan wgan-gp] [--seeds 0 1]
-                                     [--precisions auto fp32] [--profile 20] [--no-quality]
+                                     [--precisions auto fp32] [--profile 20 [--profile-sizes 64 128]]
+                                     [--no-quality]
 
 1. Stages: a default bundle per class, objective, seed and precision, trained on the Kinect block
    split's training blocks (into /tmp; an existing one is reused), and the wall minutes per stage
@@ -10,9 +11,10 @@
    good scans against 3 evaluation-defect copies of each (stream 11, data/defects.py, a code path
    the head never trains on) and against every 4th training scan of the other classes; TPR at the
    bundle's own threshold.
-3. With --profile N: N GAN and N head steps of sphere `gan` under torch.profiler per precision,
-   the operators' CPU time split into forward, backward, optimiser, data movement, and what torch
-   does not see (Python, the defect simulator); the simulator alone is timed beside.
+3. With --profile N: N GAN, encoder and head steps of sphere `gan` under torch.profiler per
+   precision and network size (--profile-sizes 64 128), the operators' CPU time split into forward,
+   backward, optimiser, data movement, and what torch does not see (Python, the defect simulator);
+   the simulator alone is timed beside, and each stage's minutes projected to its default steps.
 
 Writes reports/kinect/train_speed.md (figures from earlier code are in README, with their seeds).
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +38,7 @@ from anomaly_gan.precision import resolve_precision
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import class_folder, load_training_data
 from anomaly_gan.train.head import build_head, defective_batch, train_head
-from anomaly_gan.train.trainer import build_state, train_gan
+from anomaly_gan.train.trainer import build_state, train_encoder, train_gan
 from benchmarks.kinect import (
     KINECT,
     SPLIT,
@@ -66,10 +68,18 @@ class Run:
     def folder(self) -> Path:
         return SCRATCH / f"{self.precision}-seed{self.seed}"  # holds <shape>-<objective>/
 
-    def train(self, root: Path) -> Path:
-        config = TrainConfig(name=self.shape, objective=self.objective, data=root, out=self.folder, seed=self.seed,
-                             precision=self.precision, device="cpu")
-        if not (config.bundle_dir / "model.json").exists():
+    @property
+    def config(self) -> TrainConfig:
+        return TrainConfig(name=self.shape, objective=self.objective, data=SPLIT / "train", out=self.folder,
+                           seed=self.seed, precision=self.precision, device="cpu")
+
+    @property
+    def trained(self) -> bool:
+        return (self.config.bundle_dir / "model.json").exists()
+
+    def train(self) -> Path:
+        config = self.config
+        if not self.trained:
             from anomaly_gan.train.run import train
 
             train(config, lambda *a: None, force=True)
@@ -85,16 +95,20 @@ def quality(bundle: Path, shape: str, train_root: Path) -> tuple[float, float, f
     return auroc(good.scores, bad.scores), auroc(good.scores, wrong.scores), float(np.mean(bad.anomalous))
 
 
-def profile_steps(steps: int, precision: str, root: Path) -> dict[str, dict[str, float]]:
-    """Milliseconds per step of sphere `gan` GAN and head training, by kind of work."""
+def profile_steps(steps: int, precision: str, root: Path, size: int) -> dict[str, dict[str, float]]:
+    """Milliseconds per step of sphere `gan` GAN, encoder and head training at `size` pixels, by
+    kind of work, and the minutes each stage takes at its default length."""
     config = TrainConfig(name="sphere", data=root, precision=resolve_precision(precision, CPU), device="cpu",
-                         steps=steps + 3, head_steps=steps + 3)
+                         image_size=size)
+    defaults = {"GAN": config.total_steps, "encoder": config.encoder_steps, "head": config.head_steps}
+    config = replace(config, steps=steps + 3, encoder_steps=steps + 3, head_steps=steps + 3)
     data = load_training_data(config, class_folder(config))
     objective = config.build_objective()
     state = build_state(config, config.net_config(objective.critic_norm), objective, CPU)
     x = config.channel_set.pick(data.train).contiguous()
     head = build_head(config, CPU)
     loops = {"GAN": lambda: train_gan(config, objective, state, x),
+             "encoder": lambda: train_encoder(config, state, x),
              "head": lambda: train_head(config, head, state.final_generator, state.encoder, data.train)}
     result = {}
     for name, loop in loops.items():
@@ -106,7 +120,7 @@ def profile_steps(steps: int, precision: str, root: Path) -> dict[str, dict[str,
             for _ in rows:
                 pass
             wall = time.perf_counter() - started
-        result[name] = _split(prof, wall, steps)
+        result[name] = _split(prof, wall, steps) | {"stage min": wall / steps * defaults[name] / 60}
     rng = np.random.default_rng(0)
     pool = data.train.numpy()
     started = time.perf_counter()
@@ -143,6 +157,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--precisions", nargs="+", default=["auto"], help="auto, bf16 and/or fp32")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="also profile N GAN and head steps")
+    parser.add_argument("--profile-sizes", type=int, nargs="+", default=[64], help="network sizes to profile at")
+    parser.add_argument("--only-trained", action="store_true", help="skip the runs not trained yet")
     parser.add_argument("--no-quality", action="store_true", help="stage minutes only")
     args = parser.parse_args()
     roots = block_split(KINECT, SPLIT)
@@ -154,16 +170,19 @@ def main() -> None:
                f"{VALIDATION_SEED}, 3 copies of each of the 75 held-out good scans); cross-class = against every 4th "
                "training scan of the other classes; TPR at the bundle's own threshold.\n")
     if args.profile:
-        report.add(f"## Where a step's time goes (sphere `gan`, {args.profile} steps, ms per step)\n",
-                   "| loop | precision | wall | forward | backward | optimiser | data movement | not seen by torch "
-                   "| simulator (timed alone) |", "|---" * 9 + "|")
-        for precision in args.precisions:
-            for loop, split in profile_steps(args.profile, precision, roots["train"]).items():
-                cells = [split.get(k, 0.0) for k in ("wall", "forward", "backward", "optimiser", "data movement",
-                                                      "not seen by torch")]
-                sim = f"{split['simulator (timed alone)']:.1f}" if loop == "head" else ""
-                report.add(f"| {loop} | {resolve_precision(precision, CPU)} | "
-                           + " | ".join(f"{c:.1f}" for c in cells) + f" | {sim} |")
+        report.add(f"## Where a step's time goes (sphere `gan`, {args.profile} profiled steps, ms per step)\n",
+                   "Profiler overhead included; self CPU times of 2 threads can add up to more than the wall time. "
+                   "Stage min: the wall time per step times the stage's default steps.\n",
+                   "| loop | pixels | precision | wall | forward | backward | optimiser | data movement "
+                   "| not seen by torch | simulator (timed alone) | stage min |", "|---" * 11 + "|")
+        for size in args.profile_sizes:
+            for precision in args.precisions:
+                for loop, split in profile_steps(args.profile, precision, roots["train"], size).items():
+                    cells = [split.get(k, 0.0) for k in ("wall", "forward", "backward", "optimiser", "data movement",
+                                                          "not seen by torch")]
+                    sim = f"{split['simulator (timed alone)']:.1f}" if loop == "head" else ""
+                    report.add(f"| {loop} | {size} | {resolve_precision(precision, CPU)} | "
+                               + " | ".join(f"{c:.1f}" for c in cells) + f" | {sim} | {split['stage min']:.1f} |")
         report.add("")
     report.add("## Minutes per stage and validation quality\n",
                "| class | objective | seed | precision | " + " | ".join(STAGES) + " | total min | injected AUROC "
@@ -173,7 +192,9 @@ def main() -> None:
             for seed in args.seeds:
                 for precision in args.precisions:
                     run = Run(shape, objective, seed, precision)
-                    folder = run.train(roots["train"])
+                    if args.only_trained and not run.trained:
+                        continue
+                    folder = run.train()
                     training = read_meta(folder).training
                     stages = [training.stages.get(s, 0.0) / 60 for s in STAGES]
                     figures = () if args.no_quality else quality(folder, shape, roots["train"])

@@ -6,6 +6,7 @@ import datetime
 import functools
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,11 +55,11 @@ def run_folder(root: Path) -> Path:
     return root / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def output_dir(path: Path, force: bool) -> Path:
-    """Create the output folder (an existing non-empty one only with --force) and check that it can
-    be written, before any scan is scored."""
+def output_dir(path: Path, force: bool, inputs: Sequence[Path] = ()) -> Path:
+    """Create the output folder (an existing non-empty one only with --force; never one that is or
+    holds one of `inputs`) and check that it can be written, before any scan is scored."""
     try:
-        folder = prepare_output_dir(path, force)
+        folder = prepare_output_dir(path, force, inputs)
         check_writable(folder)
         return folder
     except OutputExistsError as e:

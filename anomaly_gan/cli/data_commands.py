@@ -67,7 +67,7 @@ def synth(
             refs = find_scans(from_).refs
         except ScanError as e:
             raise fail(str(e)) from None
-        output_dir(out, force)
+        output_dir(out, force, [from_])
         with progress_bar("injecting", len(refs)) as advance:
             for result in inject_into(refs, out, 0.5 if defect_rate is None else defect_rate, seed):
                 if isinstance(result, ScanError):
@@ -110,7 +110,7 @@ def preprocess(
         refs = find_scans(raw).refs
     except ScanError as e:
         raise fail(str(e)) from None
-    output_dir(out, force)
+    output_dir(out, force, [raw])
     done, bad = 0, 0
     with progress_bar("preprocessing", len(refs)) as advance:
         for _, scan in iter_scans(refs):

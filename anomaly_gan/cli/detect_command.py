@@ -215,14 +215,14 @@ def detect(
     if world.distributed:
         world.start()
         if world.main:
-            output_dir(root, force)
+            output_dir(root, force, [*paths, *bundles])
         world.barrier("the output folder was made")
         folder = output_dir(root / "shards" / f"{world.rank}-of-{world.size}", force=False)
     elif resume:
         done, results, names = resumed(root, results)
         refs, folder = [r for r in refs if str(r.source) not in done], root
     else:
-        folder = output_dir(root, force)
+        folder = output_dir(root, force, [*paths, *bundles])
     report_console = errors if json_out else console
     output = Output(save_maps, "none" if no_panels else panels, report_top)
     try:
@@ -294,7 +294,7 @@ def merge(
     from anomaly_gan.report.merge import merge as join
 
     runs = checked_shards(shards)  # before OUT is made
-    folder = output_dir(out, force)
+    folder = output_dir(out, force, shards)
     results = join(folder, runs)
     finish(results, folder, report_top, console, json_out=False)
     if results.unreadable:

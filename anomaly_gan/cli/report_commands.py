@@ -73,7 +73,8 @@ def evaluate(
     if overlap:
         caution(f"{overlap} of the normal scans are this bundle's own training scans; its figures on them are "
                 "optimistic (evaluate on held-out scans)")
-    folder = output_dir(out or run_folder(Path("reports/eval")), force)
+    inputs = [model, *([root] if root else []), *([normal] if normal else []), *(anomalous or [])]
+    folder = output_dir(out or run_folder(Path("reports/eval")), force, inputs)
     with progress_bar(f"evaluate ({detector.mode})", len(refs)) as advance:
         metrics, results = run_evaluate(refs, detector, folder, Output(), advance)
     for line in results.unreadable:

@@ -10,6 +10,7 @@ import typer
 from anomaly_gan.cli.app import caution_if_undertrained, command, console, fail, progress_display, warn
 from anomaly_gan.data.channels import CHANNEL_SETS
 from anomaly_gan.distributed import RankFailed, World
+from anomaly_gan.fsutil import plain_name
 from anomaly_gan.models.config import IMAGE_SIZES
 from anomaly_gan.precision import PRECISIONS
 from anomaly_gan.train.config import TrainConfig
@@ -93,6 +94,10 @@ def train(
 ) -> None:
     """Learn what good scans of one class look like; write a model bundle detect can use."""
     objective = "wgan-gp" if wgan else objective
+    try:
+        plain_name(shape, "--shape")
+    except ValueError as e:
+        raise fail(str(e)) from None
     smooth = None if label_smoothing is None else (SMOOTHED if label_smoothing else 1.0)
     try:
         settings = with_switches(objective, lr_g=lr_g, lr_d=lr_d, d_every=d_every, smooth=smooth,

@@ -51,13 +51,20 @@ class PanelChoice:
 
 
 class Names:
-    """A file name per scan, unique within the run: label_id, with _2, _3 ... on repeats."""
+    """A file name per scan, unique within the run: label_id, with _2, _3 ... on repeats. A name
+    longer than MAX_NAME characters keeps its start and gets a hash of the whole, so no scan id
+    can make a panel or map impossible to write (file systems allow 255 bytes)."""
+
+    MAX_NAME = 96
 
     def __init__(self) -> None:
         self.used: set[str] = set()
 
     def __call__(self, label: str, id: str) -> str:
         base = f"{label}_{id}" if label != "good" else id
+        if len(base.encode("utf-8")) > self.MAX_NAME:
+            digest = hashlib.sha1(base.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+            base = base.encode("utf-8")[:self.MAX_NAME - 13].decode("utf-8", "ignore") + "-" + digest
         name, k = base, 1
         while name in self.used:
             k += 1
@@ -109,6 +116,8 @@ def detect(refs: list[ScanRef], detectors: list[Detector], out: Path, output: Ou
                     pending.pop(0).result()
                 pending.append(pool.submit(_write_batch, writer, scans, detectors, scored, plans, out, output,
                                            on_batch))
+            while pending:  # finished only once every batch is written: a failed write leaves it partial
+                pending.pop(0).result()
             finished = True
         finally:
             try:

@@ -184,21 +184,35 @@ class _Pass:
         self.top = [r for _, _, r in sorted(heap, reverse=True)]
 
 
-def _top_row(rank: int, r: Record, folder: Path) -> str:
+def _panel_link(path: str | None, folder: Path, roots: list[Path]) -> str | None:
+    """A record's panel path as the report may link it: relative, with no scheme, and naming a
+    file inside the run folder or one of the shard folders it merged; anything else (a tampered
+    record's `javascript:` or `/etc/passwd`) gets no link at all."""
+    if not path or Path(path).is_absolute() or ":" in path.split("/")[0] or "\\" in path:
+        return None
+    target = (folder / path).resolve()
+    if not any(target.is_relative_to(root.resolve()) for root in [folder, *roots]) or not target.is_file():
+        return None
+    return path
+
+
+def _top_row(rank: int, r: Record, folder: Path, roots: list[Path]) -> str:
     verdict = '<span class="bad">ANOMALOUS</span>' if r.anomalous else '<span class="ok">good</span>'
     alt = html.escape(f"{r.scan}  score {r.score:.3f}")
-    picture = (f'<img class="panel" src="{_thumbnail(folder / r.map)}" data-full="{html.escape(r.map)}" '
-               f'alt="{alt}" onclick="zoom(this)">' if r.map else '<span class="legend">no panel</span>')
+    link = _panel_link(r.map, folder, roots)
+    picture = (f'<img class="panel" src="{_thumbnail(folder / link)}" data-full="{html.escape(link)}" '
+               f'alt="{alt}" onclick="zoom(this)">' if link else '<span class="legend">no panel</span>')
     return (f'<tr class="scan" data-bad="{int(r.anomalous)}"><td class="num">{rank}</td><td>{picture}</td>'
             f'<td class="file">{html.escape(r.scan)}</td><td>{html.escape(r.label)}</td>'
             f'<td>{html.escape(r.class_)}</td><td class="num">{r.score:.3f}</td><td class="num">{r.threshold:.3f}</td>'
             f"<td>{verdict}</td><td>{_why(r)}</td></tr>")
 
 
-def _table_rows(folder: Path) -> Iterator[str]:
+def _table_rows(folder: Path, roots: list[Path]) -> Iterator[str]:
     """Every record as a compact JSON row for the page's table, written as read."""
     for n, r in enumerate(read_records(folder)):
-        row = [r.scan, r.label, r.class_, round(r.score, 4), round(r.threshold, 4), int(r.anomalous), r.map]
+        row = [r.scan, r.label, r.class_, round(r.score, 4), round(r.threshold, 4), int(r.anomalous),
+               _panel_link(r.map, folder, roots)]
         yield ("," if n else "") + json.dumps(row).replace("</", "<\\/") + "\n"
 
 
@@ -220,6 +234,7 @@ def render_report(folder: Path, top: int = REPORT_TOP) -> Path:
         raise ResultsError(f"{folder / 'metrics.json'}: not a metrics file anomaly-gan wrote "
                            f"({type(e).__name__}: {e})") from None
     seen = _Pass(folder, results, top)
+    roots = [Path(shard) for shard in results.merged]  # a merged run's panels stay in its shards
     models = "".join(
         f"<tr><td>model</td><td>{html.escape(m.model)} ({html.escape(m.objective)})</td></tr>"
         f"<tr><td>threshold</td><td>{m.threshold:.3f}: {html.escape(m.threshold_origin)}</td></tr>"
@@ -254,7 +269,7 @@ the score, in spreads of the held-out good scans' scores (+3 = three spreads abo
 <p id="nothing" class="legend" style="display:none">{_nothing_flagged(seen.closest)}</p>
 <table class="scans"><tr><th>#</th><th>scan</th><th>file</th><th>label</th>
 <th>class</th><th>score</th><th>threshold</th><th>verdict</th><th>why</th></tr>
-{"".join(_top_row(rank, r, folder) for rank, r in enumerate(seen.top, 1))}</table>
+{"".join(_top_row(rank, r, folder, roots) for rank, r in enumerate(seen.top, 1))}</table>
 <h2>All {results.scans} scans</h2>
 <p class="legend">Click a column to sort; "panel" opens the scan's picture where one was drawn (flagged scans and
 the most anomalous; `detect --panels all` draws one for every scan).</p>
@@ -267,7 +282,7 @@ the most anomalous; `detect --panels all` draws one for every scan).</p>
 <div id="lightbox" onclick="this.style.display='none'"><img alt=""><p></p></div>
 </body></html>"""
     path = folder / "report.html"
-    atomic_write_chunks(path, itertools.chain([head], _table_rows(folder), [tail]))
+    atomic_write_chunks(path, itertools.chain([head], _table_rows(folder, roots), [tail]))
     return path
 
 
