@@ -88,6 +88,10 @@ IMAGE_CASES: dict[str, tuple[str, Callable[[Path], Path], str]] = {
     "all-NaN depth": ("npy", lambda f: _npy(f, _array(None)), "no valid pixel"),
     "wrong array shape": ("npy", lambda f: _npy(f, np.zeros((64, 64, 3), np.float32)), "expected HxWx4"),
     "pickled array": ("npy", lambda f: _npy(f, np.array([Payload(f / "SENTINEL")], dtype=object)), "bad.npy"),
+    "FIFO for a depth file": ("seed", lambda f: _fifo(_depth(f)), "a FIFO, not a regular file"),
+    "empty array": ("npy", lambda f: _npy(f, np.zeros((0, 0, 4), np.float32)), "expected HxWx4"),
+    "array of strings": ("npy", lambda f: _npy(f, np.full((8, 8, 4), "a")), "expected real numbers"),
+    "complex array": ("npy", lambda f: _npy(f, np.zeros((8, 8, 4), complex)), "complex128 values"),
     "garbage point cloud": ("ply", lambda f: _write(f / "bad.ply", b"ply\nformat nonsense\n"),
                             "not a readable point cloud (RPly: Invalid file format"),
 }
@@ -104,6 +108,13 @@ def _write(path: Path, data: bytes) -> Path:
 
 def _imwrite(path: Path, image: np.ndarray) -> Path:
     cv2.imwrite(str(path), image)
+    return path
+
+
+def _fifo(path: Path) -> Path:
+    """A named pipe where a file should be: opening it would wait for a writer forever."""
+    path.unlink()
+    os.mkfifo(path)
     return path
 
 

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -94,3 +98,25 @@ def test_the_report_links_only_to_the_runs_own_files(path: str, tiny_bundle: Pat
     page = (out / "report.html").read_text()
     assert path not in page and json.dumps(path) not in page
     assert page.count('"maps/') + page.count('data-full="maps/') >= GOOD - 1  # the untampered panels still link
+
+
+def test_sigterm_stops_detect_like_ctrl_c(tiny_bundle: Path, tmp_path: Path) -> None:
+    """A service manager's stop: exit 130, the scans scored so far kept, the report written."""
+    scans = good_folder(tmp_path / "scans", "npz")
+    for i in range(400):
+        shutil.copy(scans / "00000.npz", scans / f"copy{i:03d}.npz")
+    out = tmp_path / "o"
+    child = subprocess.Popen([sys.executable, "-m", "anomaly_gan", "detect", str(scans), "--model", str(tiny_bundle),
+                              "--mode", "refine", "--batch-size", "1", "--out", str(out)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             cwd=Path(__file__).resolve().parents[1])
+    deadline = time.monotonic() + 120
+    while child.poll() is None and time.monotonic() < deadline and not (
+            (out / "results.jsonl").exists() and (out / "results.jsonl").stat().st_size):
+        time.sleep(0.05)
+    child.send_signal(signal.SIGTERM)
+    output, _ = child.communicate(timeout=60)
+    assert child.returncode == 130 and "Traceback" not in output and "interrupted" in output, output
+    run = json.loads((out / "run.json").read_text())
+    assert run["partial"] and 0 < run["scans"] < GOOD + 400
+    assert len(saved_records(out)) == run["scans"] and (out / "report.html").is_file()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime
 import functools
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -66,6 +68,25 @@ def output_dir(path: Path, force: bool, inputs: Sequence[Path] = ()) -> Path:
         raise fail(str(e)) from None
 
 
+@contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (a service manager's stop, `kill`) takes Ctrl-C's path: the same partial results,
+    report and exit code 130, instead of dying with 143 and no report. An ignored SIGTERM stays
+    ignored; outside the main thread (tests' runners) nothing is changed."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        yield
+        return
+
+    def interrupt(signum: int, frame) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def command(**settings):
     """@app.command() that also turns the failures any verb can meet into one line and an exit code:
     a filesystem error (read-only, disk full, a file where a folder should be) or a missing system
@@ -74,7 +95,8 @@ def command(**settings):
         @functools.wraps(verb)
         def guarded(*args, **kwargs):
             try:
-                return verb(*args, **kwargs)
+                with _sigterm_as_interrupt():
+                    return verb(*args, **kwargs)
             except OSError as e:
                 raise fail(describe_os_error(e)) from None
             except MissingDependency as e:

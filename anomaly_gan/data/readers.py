@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -18,9 +19,22 @@ from anomaly_gan.deps import MissingDependency, native_output, open3d
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
+def _regular(path: Path) -> Path:
+    """`path` if it is a regular file: opening a FIFO waits for a writer forever, and a device or
+    socket is no scan (stat itself never blocks)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as e:
+        raise ScanError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device or folder"
+        raise ScanError(f"{path}: {kind}, not a regular file; only files are read")
+    return path
+
+
 def _read_bytes(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        data = _regular(path).read_bytes()
     except PermissionError:
         raise ScanError(f"{path}: permission denied") from None
     except OSError as e:
@@ -101,14 +115,16 @@ def read_xyz(path: Path) -> np.ndarray:
 def read_array(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(rgb uint8, depth float32) from an .npy/.npz holding one HxWx4 array (R, G, B, D)."""
     try:
-        loaded = np.load(path, allow_pickle=False)
+        loaded = np.load(_regular(path), allow_pickle=False)
         array = loaded[loaded.files[0]] if isinstance(loaded, np.lib.npyio.NpzFile) else loaded
     except PermissionError:
         raise ScanError(f"{path}: permission denied") from None
     except (OSError, ValueError, IndexError, EOFError) as e:
         raise ScanError(f"{path}: not a readable array file ({e})") from None
-    if array.ndim != 3 or array.shape[2] != 4:
+    if array.ndim != 3 or array.shape[2] != 4 or array.size == 0:
         raise ScanError(f"{path}: array has shape {array.shape}, expected HxWx4 (R, G, B, D)")
+    if array.dtype.kind not in "biuf":
+        raise ScanError(f"{path}: array of {array.dtype} values, expected real numbers")
     rgb = array[..., :3].astype(np.float32)
     if not np.isfinite(rgb).all() or rgb.min() < 0 or rgb.max() > 255:
         raise ScanError(f"{path}: colour channels must be finite values in 0..255")
