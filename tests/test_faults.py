@@ -300,15 +300,23 @@ def interrupted_run(tmp_path: Path) -> Path:
     ("pickle", "refused (it would call posix.system)"),
     ("no key", "incomplete checkpoint (no 'ema')"),
     ("garbage", "refused (not a checkpoint file)"),
+    ("zero bytes", "unreadable checkpoint"),
+    ("step a string", "damaged checkpoint (step not as written)"),
+    ("extra a list", "damaged checkpoint (extra not as written)"),
+    ("models emptied", "does not fit this run's networks"),
 ])
 def test_resume_refuses_a_bad_checkpoint_without_running_it(tmp_path: Path, damage: str, words: str) -> None:
     checkpoint = interrupted_run(tmp_path)
     sentinel = tmp_path / "SENTINEL"
     if damage == "pickle":
         torch.save({"models": Payload(sentinel)}, checkpoint)
-    elif damage == "no key":
+    elif damage == "zero bytes":
+        checkpoint.write_bytes(b"")
+    elif damage != "garbage":
         payload = torch.load(checkpoint, weights_only=True)
-        del payload["ema"]
+        {"no key": lambda: payload.pop("ema"), "step a string": lambda: payload.update(step="7"),
+         "extra a list": lambda: payload.update(extra=[1]),
+         "models emptied": lambda: payload["models"].update(generator={})}[damage]()
         torch.save(payload, checkpoint)
     else:
         checkpoint.write_bytes(b"\x00" * 100)

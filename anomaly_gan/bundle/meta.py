@@ -12,6 +12,7 @@ from pathlib import Path
 
 from anomaly_gan import __version__
 from anomaly_gan.bundle.calibration import Calibration
+from anomaly_gan.bundle.schema import check_model_json
 from anomaly_gan.data.channels import CHANNEL_SETS, Channels
 from anomaly_gan.data.framing import Framing
 from anomaly_gan.data.tensor import DepthScale
@@ -179,6 +180,9 @@ def read_meta(folder: Path) -> BundleMeta:
     if inputs not in CHANNEL_SETS or channels != Channels(inputs).count:
         raise BundleError(f"{meta_path}: network has {channels} channels for inputs {inputs!r}; anomaly-gan "
                           "scores 4 (RGB-D), 3 (RGB) or 1 (depth)")
+    problem = check_model_json(raw)
+    if problem:
+        raise BundleError(f"{meta_path}: {problem}")
     try:
         return BundleMeta.from_dict(raw)
     except (KeyError, TypeError, ValueError) as e:

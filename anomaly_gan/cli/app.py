@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import math
 import signal
 import sys
 import threading
@@ -106,6 +107,13 @@ def command(**settings):
                 raise typer.Exit(130) from None
         return app.command(**settings)(guarded)
     return register
+
+
+def finite(value: float | None) -> float | None:
+    """typer callback for numbers: NaN and infinities pass a min/max range check, so refuse them."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
 
 
 def warn(message: str) -> None:

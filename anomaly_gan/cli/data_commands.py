@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from anomaly_gan.cli.app import command, console, fail, output_dir, progress_bar, warn
+from anomaly_gan.cli.app import command, console, fail, finite, output_dir, progress_bar, warn
 from anomaly_gan.data.camera import Intrinsics
 from anomaly_gan.data.digits import write_digits
 from anomaly_gan.data.info import summarise
@@ -36,7 +36,8 @@ def synth(
                                                   "scikit-learn's handwritten digits as OUT/0 ... OUT/9 "
                                                   "grayscale image folders.")] = ["sphere"],  # noqa: B006
     count: Annotated[int, typer.Option(min=1, help="Scans per shape.")] = 300,
-    size: Annotated[int, typer.Option(help="Image side in pixels (digits: upsampled from 8x8).")] = 64,
+    size: Annotated[int, typer.Option(min=8, max=1024, help="Image side in pixels (digits: upsampled from "
+                                                             "8x8).")] = 64,
     defect_rate: Annotated[float | None, typer.Option(
         min=0.0, max=1.0, help="Fraction of scans with a defect; >0 writes an MVTec-style "
         "test tree (test/good, test/<defect> with gt/ masks). Default 0, or 0.5 with --from.")] = None,
@@ -54,8 +55,6 @@ def synth(
     `--shape digits` writes the 1,797 handwritten digits scikit-learn ships (no download).
     """
     started, written = time.perf_counter(), 0
-    if size < 8:
-        raise fail(f"--size {size}: at least 8 pixels")
     if shape == ["digits"]:
         output_dir(out, force)
         with progress_bar("writing digits", 1797) as advance:
@@ -95,15 +94,18 @@ def synth(
 def preprocess(
     raw: Annotated[Path, typer.Argument(help="Full-frame captures: colour + 16-bit depth (mm), any layout.")],
     out: Annotated[Path, typer.Argument(help="Where to write 64x64 object scans (seed layout).")],
-    near: Annotated[float, typer.Option(help="Nearest depth kept, mm.")] = 300.0,
-    far: Annotated[float, typer.Option(help="Farthest depth kept, mm.")] = 2000.0,
-    margin: Annotated[float, typer.Option(help="Crop margin, fraction of the object size.")] = 0.75,
-    size: Annotated[int, typer.Option(help="Output image size.")] = 64,
+    near: Annotated[float, typer.Option(min=0.0, callback=finite, help="Nearest depth kept, mm.")] = 300.0,
+    far: Annotated[float, typer.Option(min=0.0, callback=finite, help="Farthest depth kept, mm.")] = 2000.0,
+    margin: Annotated[float, typer.Option(min=0.0, max=4.0, callback=finite, help="Crop margin, fraction of the "
+                                                                                  "object size.")] = 0.75,
+    size: Annotated[int, typer.Option(min=8, max=1024, help="Output image size.")] = 64,
     intrinsics: Annotated[str | None, typer.Option(help="Camera 'width,height,fx,fy,cx,cy' "
                                                       "(default: 60-degree Kinect-like).")] = None,
     force: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Cut depth range, remove the supporting plane, isolate the object, crop and resize."""
+    if near >= far:
+        raise fail(f"--near {near:g} must be less than --far {far:g}")
     config = PreprocessConfig(near, far, margin=margin, size=size, intrinsics=_intrinsics(intrinsics))
     open3d()  # plane removal needs it; a missing libusb is one line, before any work
     try:

@@ -19,6 +19,7 @@ from anomaly_gan.cli.app import (
     console,
     errors,
     fail,
+    finite,
     load_detectors,
     output_dir,
     progress_bar,
@@ -144,8 +145,8 @@ def detect(
                                              "most anomalous, all, or none.")] = "top",
     no_panels: Annotated[bool, typer.Option("--no-panels", help="Same as --panels none.")] = False,
     report_top: Annotated[int, typer.Option(min=0, help="Scans shown with pictures in report.html.")] = REPORT_TOP,
-    threshold: Annotated[float | None, typer.Option(help="Raw score threshold.")] = None,
-    far: Annotated[float | None, typer.Option(min=0.0, max=0.5, help="Re-derive the threshold for "
+    threshold: Annotated[float | None, typer.Option(callback=finite, help="Raw score threshold.")] = None,
+    far: Annotated[float | None, typer.Option(min=0.0, max=0.5, callback=finite, help="Re-derive the threshold for "
                                                  "this false-alarm rate on the bundle's good scans.")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",

@@ -15,6 +15,7 @@ from anomaly_gan.cli.app import (
     command,
     console,
     fail,
+    finite,
     load_detectors,
     output_dir,
     progress_bar,
@@ -53,7 +54,7 @@ def evaluate(
     normal_class: Annotated[str | None, typer.Option(help="With a class root: this class is normal, "
                                                         "all others anomalous.")] = None,
     mode: Annotated[str | None, typer.Option(help=MODE_HELP)] = None,
-    far: Annotated[float | None, typer.Option(min=0.0, max=0.5, help="Threshold for this false-alarm "
+    far: Annotated[float | None, typer.Option(min=0.0, max=0.5, callback=finite, help="Threshold for this false-alarm "
                                                  "rate instead of the bundle's.")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default: a new folder under "
                                                   "reports/eval, named by the time).")] = None,

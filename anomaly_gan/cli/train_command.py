@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from anomaly_gan.cli.app import caution_if_undertrained, command, console, fail, progress_display, warn
+from anomaly_gan.cli.app import caution_if_undertrained, command, console, fail, finite, progress_display, warn
 from anomaly_gan.data.channels import CHANNEL_SETS
 from anomaly_gan.distributed import RankFailed, World
 from anomaly_gan.fsutil import plain_name
@@ -67,7 +67,8 @@ def train(
     width: Annotated[int, typer.Option(min=4, help="Base channel count of the networks.")] = DEFAULTS.width,
     augment: Annotated[bool, typer.Option(help="DiffAugment on real and fake.")] = DEFAULTS.augment,
     ema: Annotated[float, typer.Option(min=0.0, max=0.99999, help="Generator EMA decay (0 = off).")] = DEFAULTS.ema,
-    far: Annotated[float, typer.Option(min=0.0, max=0.5, help="False-alarm rate for the threshold.")] = DEFAULTS.far,
+    far: Annotated[float, typer.Option(min=0.0, max=0.5, callback=finite,
+                                       help="False-alarm rate for the threshold.")] = DEFAULTS.far,
     out: Annotated[Path, typer.Option(help="Where bundles go: one subfolder per class "
                                                  "and objective, e.g. sphere-gan.")] = DEFAULTS.out,
     lr_g: Annotated[float | None, typer.Option(min=0.0, help=f"Generator learning rate {_defaults('lr_g')}")] = None,

@@ -99,11 +99,16 @@ def load_checkpoint(folder: Path, state: TrainState) -> None:
         reason = f"it would call {call.group(1)}" if call else "not a checkpoint file"
         raise CheckpointError(f"{path}: refused ({reason}); a checkpoint may hold only tensors and plain "
                               "values") from None
-    except (RuntimeError, EOFError, ValueError) as e:
+    except (RuntimeError, EOFError, ValueError, IndexError, KeyError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{path}: unreadable checkpoint ({str(e).splitlines()[0][:160]})") from None
     missing = [key for key in CHECKPOINT_KEYS if not isinstance(payload, dict) or key not in payload]
     if missing:
         raise CheckpointError(f"{path}: incomplete checkpoint (no {', '.join(map(repr, missing))})")
+    kinds = {"models": dict, "optimisers": dict, "extra": dict, "step": int, "encoder_step": int,
+             "seconds": (int, float), "fixed_z": torch.Tensor, "rng": torch.Tensor}
+    wrong = [key for key, kind in kinds.items() if not isinstance(payload[key], kind) or isinstance(payload[key], bool)]
+    if wrong or payload["step"] < 0 or payload["encoder_step"] < 0:
+        raise CheckpointError(f"{path}: damaged checkpoint ({', '.join(wrong) or 'a negative step'} not as written)")
     try:
         for key, value in payload["models"].items():
             getattr(state, key).load_state_dict(value)
@@ -117,7 +122,7 @@ def load_checkpoint(folder: Path, state: TrainState) -> None:
         torch.set_rng_state(payload["rng"])
         if payload["cuda_rng"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(payload["cuda_rng"])
-    except (KeyError, AttributeError, TypeError, ValueError, RuntimeError) as e:
+    except (KeyError, IndexError, AttributeError, TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path}: does not fit this run's networks; was it written with other network "
                               f"settings? ({str(e).splitlines()[0][:120]})") from None
 
