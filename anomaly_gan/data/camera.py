@@ -51,6 +51,21 @@ def to_mm(depth: np.ndarray, unit: str) -> np.ndarray:
     raise ValueError(f"unknown depth unit {unit!r}")
 
 
+def convert_depth(depth: np.ndarray, unit: str, to: str) -> np.ndarray:
+    """Depth from one unit (mm, m, 8-bit) into another; 8-bit follows this tool's own convention
+    (EIGHT_BIT_OFFSET_MM, EIGHT_BIT_STEP_MM), which other cameras' 8-bit images need not share."""
+    if unit == to:
+        return depth
+    mm = to_mm(depth, unit)
+    if to == "8-bit":
+        return mm_to_8bit(mm)
+    if to == "m":
+        return (mm / 1000.0).astype(np.float32)
+    if to == "mm":
+        return mm
+    raise ValueError(f"unknown depth unit {to!r}")
+
+
 def mm_to_8bit(depth_mm: np.ndarray) -> np.ndarray:
     """Float 8-bit depth values (1..255, NaN kept) from millimetres."""
     v = (depth_mm - EIGHT_BIT_OFFSET_MM) / EIGHT_BIT_STEP_MM

@@ -6,7 +6,7 @@ every benchmark use it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -14,10 +14,11 @@ import torch
 from anomaly_gan.bundle.calibration import Calibration, total
 from anomaly_gan.bundle.meta import MODES, InvertSettings
 from anomaly_gan.bundle.store import Bundle
+from anomaly_gan.data.camera import convert_depth
 from anomaly_gan.data.channels import channels_of, lacking
 from anomaly_gan.data.framing import CropBox, uncrop
 from anomaly_gan.data.scan import Scan
-from anomaly_gan.data.tensor import framed_arrays
+from anomaly_gan.data.tensor import DepthScale, framed_arrays
 from anomaly_gan.detect.scorer import Networks, Scored, Scorer
 
 
@@ -90,15 +91,19 @@ class Detector:
 
     def refuses(self, scan: Scan) -> str | None:
         """Why this bundle cannot score the scan (None when it can): a channel it learned is
-        missing, or colour given to a bundle that learned grayscale images."""
+        missing, colour given to a bundle that learned grayscale images, or depth in another unit
+        or far outside the range it learned (such a scan would be flagged for its unit, not a defect)."""
         meta = self.bundle.meta
         why = lacking(channels_of(scan.has_colour, scan.has_depth), meta.channels, meta.label)
         if why is None and meta.training.grayscale and not scan.grayscale:
             why = f"is a colour image, but model {meta.label} learned grayscale images"
+        if why is None and meta.channels.depth and scan.has_depth:
+            why = _depth_mismatch(scan, meta.depth, meta.label)
         return why
 
     def tensor(self, scans: list[Scan]) -> tuple[torch.Tensor, list[CropBox]]:
         meta = self.bundle.meta
+        scans = [in_bundle_unit(s, meta.depth) for s in scans]
         arrays, boxes = framed_arrays(scans, meta.depth, meta.network.image_size, meta.framing)
         return torch.from_numpy(arrays), boxes
 
@@ -109,3 +114,24 @@ class Detector:
         contributions = self.calibration.contributions(scored.values)
         scores = total(contributions)
         return ScanScores(x, boxes, scored, scores, scores >= self.threshold, contributions)
+
+
+def in_bundle_unit(scan: Scan, scale: DepthScale) -> Scan:
+    """The scan with its depth in the unit the bundle learned (millimetres and metres convert
+    exactly; 8-bit by this tool's convention): a unit mismatch no longer lands clipped on the
+    edge of the depth range, flagging every scan."""
+    if scale.unit in ("none", scan.depth_unit) or not scan.has_depth:
+        return scan
+    return replace(scan, depth=convert_depth(scan.depth, scan.depth_unit, scale.unit), depth_unit=scale.unit)
+
+
+def _depth_mismatch(scan: Scan, scale: DepthScale, label: str) -> str | None:
+    """Why the scan's depth does not fit the range the bundle learned (its median more than two
+    learned ranges outside it, in the bundle's unit); None when it fits."""
+    converted = in_bundle_unit(scan, scale)
+    median, span = float(np.median(converted.depth[converted.valid])), scale.far - scale.near
+    if not scale.near - 2 * span <= median <= scale.far + 2 * span:
+        given = f" (given in {scan.depth_unit})" if scan.depth_unit != scale.unit else ""
+        return (f"median depth {median:.4g} {scale.unit}{given} lies far outside the range model {label} "
+                f"learned ({scale.near:.4g}-{scale.far:.4g} {scale.unit}): another camera set-up or depth unit?")
+    return None
