@@ -67,11 +67,14 @@ def write_test_tree(root: Path) -> Path:
 
 def test_cli_evaluate_agrees_with_an_independent_computation(tiny_bundle: Path, tmp_path: Path) -> None:
     root = write_test_tree(tmp_path / "sphere")
+    for i in range(5):  # an MVTec-style class root's training scans are not test scans
+        write_scan(make_scan(500 + i), root / "train" / "good", "seed")
     out = tmp_path / "eval"
     result = runner.invoke(app, ["evaluate", "--model", str(tiny_bundle), str(root), "--mode", "fast",
                                  "--out", str(out)])
     assert result.exit_code == 0, result.output
     records = saved_records(out)
+    assert len(records) == 8 and all("/test/" in r["scan"] for r in records)
     metrics = json.loads((out / "metrics.json").read_text())
     labels = [r["label"] != "good" for r in records]
     assert metrics["auroc"] == pytest.approx(roc_auc_score(labels, [r["score"] for r in records]))

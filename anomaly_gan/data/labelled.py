@@ -25,6 +25,8 @@ def labelled_refs(root: Path | None, normal: Path | None, anomalous: list[Path],
             refs += [replace(r, label=label) for r in find_scans(folder).refs]
         return refs
     if root is not None:
+        if (root / "test").is_dir():  # an MVTec-style class root: its train/ and validation/ are not test scans
+            root = root / "test"
         refs = find_scans(root).refs
         if not any(r.label != NORMAL for r in refs):
             raise ScanError(f"{root}: no anomalous scans (expected test/<defect>/ folders beside test/good/, "
