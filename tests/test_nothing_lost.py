@@ -44,7 +44,7 @@ def test_merge_into_one_of_its_shards_is_refused(tiny_bundle: Path, tmp_path: Pa
     scans = good_folder(tmp_path / "scans")
     shards = [tmp_path / "o" / f"s{i}" for i in range(2)]
     for i, shard in enumerate(shards):
-        assert detect(str(scans), "--model", str(tiny_bundle), "--shard", f"{i + 1}/2", "--out",
+        assert detect(str(scans), "--model", str(tiny_bundle), "--shard", f"{i}/2", "--out",
                       str(shard)).exit_code == 0
     before = _files(tmp_path / "o")
     result = runner.invoke(app, ["merge", str(shards[0]), *map(str, shards), "--force"])
@@ -55,7 +55,8 @@ def test_merge_into_one_of_its_shards_is_refused(tiny_bundle: Path, tmp_path: Pa
 def test_evaluate_synth_and_preprocess_never_delete_their_inputs(tiny_bundle: Path, tmp_path: Path) -> None:
     scans = good_folder(tmp_path / "scans")
     before = _files(tmp_path)
-    for args in (["evaluate", "--model", str(tiny_bundle), "--normal", str(scans), "--out", str(scans)],
+    for args in (["evaluate", "--model", str(tiny_bundle), "--normal", str(scans), "--anomalous", str(scans), "--out",
+                  str(scans)],
                  ["synth", str(scans), "--from", str(scans)],
                  ["preprocess", str(scans), str(tmp_path)]):
         result = runner.invoke(app, [*args, "--force"])

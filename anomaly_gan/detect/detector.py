@@ -14,7 +14,7 @@ import torch
 from anomaly_gan.bundle.calibration import Calibration, total
 from anomaly_gan.bundle.meta import MODES, InvertSettings
 from anomaly_gan.bundle.store import Bundle
-from anomaly_gan.data.camera import convert_depth
+from anomaly_gan.data.camera import convert_depth, to_mm
 from anomaly_gan.data.channels import channels_of, lacking
 from anomaly_gan.data.framing import CropBox, uncrop
 from anomaly_gan.data.scan import Scan
@@ -127,11 +127,10 @@ def in_bundle_unit(scan: Scan, scale: DepthScale) -> Scan:
 
 def _depth_mismatch(scan: Scan, scale: DepthScale, label: str) -> str | None:
     """Why the scan's depth does not fit the range the bundle learned (its median more than two
-    learned ranges outside it, in the bundle's unit); None when it fits."""
-    converted = in_bundle_unit(scan, scale)
-    median, span = float(np.median(converted.depth[converted.valid])), scale.far - scale.near
-    if not scale.near - 2 * span <= median <= scale.far + 2 * span:
-        given = f" (given in {scan.depth_unit})" if scan.depth_unit != scale.unit else ""
-        return (f"median depth {median:.4g} {scale.unit}{given} lies far outside the range model {label} "
-                f"learned ({scale.near:.4g}-{scale.far:.4g} {scale.unit}): another camera set-up or depth unit?")
+    learned ranges outside it, compared in millimetres); None when it fits."""
+    median = float(np.median(to_mm(scan.depth[scan.valid], scan.depth_unit)))
+    near, far = (float(v) for v in to_mm(np.array([scale.near, scale.far], np.float32), scale.unit))
+    if not near - 2 * (far - near) <= median <= far + 2 * (far - near):
+        return (f"median depth {median:.0f} mm (given in {scan.depth_unit}) lies far outside the range model {label} "
+                f"learned ({near:.0f}-{far:.0f} mm): another camera set-up or depth unit?")
     return None
