@@ -26,12 +26,13 @@ class ObjectiveSettings:
         return asdict(self)
 
 
-# Generator updates that fit the 15-minute CPU budget for 375 scans (benchmarks/detect_kinect.py).
+# Generator updates of a default run: with the encoder, head and calibration, a Kinect class trains
+# in under 10 minutes in bf16 on a 2-core CPU (benchmarks/train_speed.py).
 DEFAULT_STEPS = {
     "gan": 1500,
     "lsgan": 1500,
     "wgan-clip": 700,
-    "wgan-gp": 600,  # each step is 5 critic steps with a double backward: about 1 s on 2 cores
+    "wgan-gp": 600,  # each step is 5 critic steps with a double backward: 0.45 s in bf16 on 2 cores
 }
 DEFAULT_SETTINGS = {
     "gan": ObjectiveSettings(2e-4, 2e-4, smooth=0.9),
