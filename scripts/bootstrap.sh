@@ -32,6 +32,8 @@ export PATH="$(cd "$venv" && pwd)/bin:$PATH"  # VENV may be relative or absolute
 
 case "$what" in
   test)
+    echo "lint: ruff check (configured in pyproject.toml)"
+    ruff check .
     exec python -m pytest
     ;;
   demo)
