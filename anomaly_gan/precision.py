@@ -40,7 +40,10 @@ def resolve_precision(name: str, device: torch.device) -> str:
 
 
 def autocast(device: torch.device, precision: str) -> AbstractContextManager:
-    """bfloat16 autocast for a resolved 'bf16', a no-op for 'fp32'."""
+    """bfloat16 autocast for a resolved 'bf16', a no-op for 'fp32' (an unresolved 'auto' is refused:
+    it would silently mean fp32)."""
     import torch
 
+    if precision not in ("bf16", "fp32"):
+        raise ValueError(f"precision {precision!r} must be resolved to bf16 or fp32 first (resolve_precision)")
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")

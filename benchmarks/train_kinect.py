@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from anomaly_gan.bundle.meta import TrainingSummary, read_meta
+from anomaly_gan.precision import resolve_precision
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import load_training_data
 from anomaly_gan.train.objectives import OBJECTIVES
@@ -33,7 +34,8 @@ WARM_UP = 3
 def probe(config: TrainConfig, x: torch.Tensor, steps: int) -> tuple[float, float, float]:
     """Seconds per GAN step, real images the critic sees per second, seconds per encoder step."""
     objective = config.build_objective()
-    probe_config = replace(config, steps=WARM_UP + steps, encoder_steps=WARM_UP + steps)
+    probe_config = replace(config, steps=WARM_UP + steps, encoder_steps=WARM_UP + steps,
+                           precision=resolve_precision(config.precision, x.device))
     state = build_state(probe_config, probe_config.net_config(objective.critic_norm), objective, x.device)
     gan = [row["seconds"] for row in train_gan(probe_config, objective, state, x)][WARM_UP:]
     critic_updates = sum(objective.n_critic for s in range(WARM_UP, WARM_UP + steps) if objective.update_critic(s))
