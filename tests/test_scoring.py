@@ -64,6 +64,20 @@ def test_diff_augment_shifts_colour_and_depth_together_and_fills_background() ->
         assert (colour - colour[0]).abs().max() < 1e-6 and colour[0] > 0.8  # brightness +-0.15
 
 
+def test_diff_augment_is_each_scans_window_of_the_padded_lit_batch() -> None:
+    """The one-gather shift against plain slicing, scan by scan, with the same random draws."""
+    torch.manual_seed(3)
+    x = (torch.rand(5, 4, 12, 12) * 2 - 1).contiguous(memory_format=torch.channels_last)
+    out = diff_augment(x, shift=3)
+    torch.manual_seed(3)
+    brightness = (torch.rand(5, 1, 1, 1) - 0.5) * 0.3
+    dx, dy = torch.randint(-3, 4, (2, 5))
+    padded = torch.nn.functional.pad(torch.cat([x[:, :3] + brightness, x[:, 3:]], 1), (3, 3, 3, 3), value=-1.0)
+    for i in range(5):
+        assert torch.equal(out[i], padded[i, :, 3 + dy[i]:15 + dy[i], 3 + dx[i]:15 + dx[i]])
+    assert out.is_contiguous(memory_format=torch.channels_last)
+
+
 def test_a_scan_scores_the_same_in_any_batch(tiny_bundle: Path) -> None:
     scans = [make_scan(i) for i in range(6)]
     detector = Detector(load_bundle(tiny_bundle), DetectOptions("refine", batch_size=4), torch.device("cpu"))
