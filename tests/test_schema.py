@@ -122,3 +122,24 @@ def test_any_field_replaced_by_any_json_loads_or_is_one_bundle_error(tiny_bundle
         assert isinstance(read_meta(folder), BundleMeta)
     except BundleError as e:
         assert "\n" not in str(e) and "model.json" in str(e)
+
+
+@pytest.mark.parametrize("swap", [("critic.pt", "generator.pt"), ("encoder.pt", "critic.pt"),
+                                  ("segmenter.pt", "encoder.pt")])
+def test_a_network_file_in_anothers_place_is_named(swap: tuple[str, str], tiny_bundle: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    shutil.copy(bundle / swap[1], bundle / swap[0])
+    result = runner.invoke(app, ["detect", str(good_folder(tmp_path / "scans")), "--model", str(bundle),
+                                 "--out", str(tmp_path / "o")])
+    assert_one_line_failure(result, 2, swap[0], "does not work as this bundle's")
+
+
+def test_a_tampered_torchscript_zip_names_its_reason(tiny_bundle: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    data = (bundle / "encoder.pt").read_bytes()
+    (bundle / "encoder.pt").write_bytes(data[:100] + b"\x00" * 64 + data[-100:])  # the zip's directory kept
+    result = runner.invoke(app, ["detect", str(good_folder(tmp_path / "scans")), "--model", str(bundle),
+                                 "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "encoder.pt" in result.output and "()" not in result.output, result.output

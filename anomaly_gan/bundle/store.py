@@ -97,6 +97,35 @@ def load_bundle(folder: Path, device: torch.device | str = "cpu") -> Bundle:
         try:
             with quiet_torchscript():
                 modules[name] = torch.jit.load(str(path), map_location=device).eval()
-        except RuntimeError as e:
-            raise BundleError(f"{path}: not a loadable TorchScript file ({str(e).splitlines()[0]})") from None
-    return Bundle(folder, meta, **modules)
+        except Exception as e:  # a damaged or foreign file: torch raises several kinds, some without a message
+            reason = next(iter(str(e).strip().splitlines()), "")
+            reason = reason if reason not in ("", "()") else type(e).__name__
+            raise BundleError(f"{path}: not a loadable TorchScript file ({reason})") from None
+    bundle = Bundle(folder, meta, **modules)
+    _check_roles(bundle)
+    return bundle
+
+
+def _check_roles(bundle: Bundle) -> None:
+    """Each file does its network's job on one example (a critic.pt that is really a generator,
+    or networks of another size than model.json says, fail here, not in the middle of scoring)."""
+    net, device = bundle.meta.network, next(bundle.generator.parameters()).device
+    image = torch.zeros(1, net.channels, net.image_size, net.image_size, device=device)
+    checks = {"generator": (lambda: bundle.generator(torch.zeros(1, net.latent, device=device)),
+                            lambda out: isinstance(out, torch.Tensor) and tuple(out.shape) == tuple(image.shape)),
+              "critic": (lambda: bundle.critic(image),
+                         lambda out: isinstance(out, tuple) and len(out) == 2 and out[0].shape == (1,)),
+              "encoder": (lambda: bundle.encoder(image),
+                          lambda out: isinstance(out, torch.Tensor) and tuple(out.shape) == (1, net.latent))}
+    if bundle.segmenter is not None:
+        checks["segmenter"] = (lambda: bundle.segmenter(image, image),
+                               lambda out: isinstance(out, torch.Tensor) and tuple(out.shape) == (1, *image.shape[2:]))
+    for name, (run, fits) in checks.items():
+        try:
+            with torch.no_grad():
+                ok = fits(run())
+        except Exception:  # a traced network given the wrong input raises whatever its first layer raises
+            ok = False
+        if not ok:
+            raise BundleError(f"{bundle.path / (name + '.pt')}: does not work as this bundle's {name} "
+                              f"({net.channels} channels, {net.image_size} px, latent {net.latent})")
