@@ -188,7 +188,7 @@ def test_cli_detect_multi_model_reports_class(tiny_bundle: Path, tmp_path: Path)
     shutil.copytree(tiny_bundle, models / "cube-gan")
     meta = json.loads((models / "cube-gan" / "model.json").read_text())
     meta["name"] = "cube"
-    meta["calibration"]["fast"]["threshold"] += 1e6  # everything sits far below cube's threshold
+    meta["calibration"]["fast"]["threshold"] += 1e5  # everything sits far below cube's threshold
     (models / "cube-gan" / "model.json").write_text(json.dumps(meta))
     result = runner.invoke(app, ["detect", str(write_scans(tmp_path / "scans", 2)), "--models", str(models),
                                  "--mode", "fast", "--out", str(tmp_path / "o")])

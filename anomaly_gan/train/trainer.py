@@ -100,7 +100,7 @@ def load_checkpoint(folder: Path, state: TrainState) -> None:
         raise CheckpointError(f"{path}: refused ({reason}); a checkpoint may hold only tensors and plain "
                               "values") from None
     except (RuntimeError, EOFError, ValueError, IndexError, KeyError, TypeError, AttributeError) as e:
-        raise CheckpointError(f"{path}: unreadable checkpoint ({str(e).splitlines()[0][:160]})") from None
+        raise CheckpointError(f"{path}: unreadable checkpoint ({_first_line(e)[:160]})") from None
     missing = [key for key in CHECKPOINT_KEYS if not isinstance(payload, dict) or key not in payload]
     if missing:
         raise CheckpointError(f"{path}: incomplete checkpoint (no {', '.join(map(repr, missing))})")
@@ -124,7 +124,12 @@ def load_checkpoint(folder: Path, state: TrainState) -> None:
             torch.cuda.set_rng_state_all(payload["cuda_rng"])
     except (KeyError, IndexError, AttributeError, TypeError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path}: does not fit this run's networks; was it written with other network "
-                              f"settings? ({str(e).splitlines()[0][:120]})") from None
+                              f"settings? ({_first_line(e)[:120]})") from None
+
+
+def _first_line(error: Exception) -> str:
+    """An exception's first line, or its type's name when it has no message (a zero-byte file)."""
+    return next(iter(str(error).strip().splitlines()), "") or type(error).__name__
 
 
 def _sample(data: torch.Tensor, batch: int) -> torch.Tensor:
