@@ -16,7 +16,7 @@
    backward, optimiser, data movement, and what torch does not see (Python, the defect simulator);
    the simulator alone is timed beside, and each stage's minutes projected to its default steps.
 
-Writes reports/kinect/train_speed.md (figures from earlier code are in README, with their seeds).
+Writes reports/kinect/train_speed.md and, with --profile, train_speed_profile.md.
 """
 
 from __future__ import annotations
@@ -150,9 +150,29 @@ def _split(prof, wall: float, steps: int) -> dict[str, float]:
     return {"wall": 1000 * wall / steps, **kinds, "not seen by torch": max(0.0, 1000 * wall / steps - seen)}
 
 
+def _profile_report(args: argparse.Namespace, root: Path) -> None:
+    """reports/kinect/train_speed_profile.md: where a step's time goes, per size and precision."""
+    report = Report(ROOT / "reports" / "kinect" / "train_speed_profile.md")
+    report.add("# Where a training step's time goes: Kinect sphere `gan`\n", f"Machine: {machine()}.\n")
+    report.add(f"## Where a step's time goes (sphere `gan`, {args.profile} profiled steps, ms per step)\n",
+               "Profiler overhead included; self CPU times of 2 threads can add up to more than the wall time. "
+               "Stage min: the wall time per step times the stage's default steps.\n",
+               "| loop | pixels | precision | wall | forward | backward | optimiser | data movement "
+               "| not seen by torch | simulator (timed alone) | stage min |", "|---" * 11 + "|")
+    for size in args.profile_sizes:
+        for precision in args.precisions:
+            for loop, split in profile_steps(args.profile, precision, root, size).items():
+                cells = [split.get(k, 0.0) for k in ("wall", "forward", "backward", "optimiser", "data movement",
+                                                      "not seen by torch")]
+                sim = f"{split['simulator (timed alone)']:.1f}" if loop == "head" else ""
+                report.add(f"| {loop} | {size} | {resolve_precision(precision, CPU)} | "
+                           + " | ".join(f"{c:.1f}" for c in cells) + f" | {sim} | {split['stage min']:.1f} |")
+    report.add("")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--classes", nargs="+", default=["sphere", "rectangle"])
+    parser.add_argument("--classes", nargs="*", default=["sphere", "rectangle"], help="none: the profile only")
     parser.add_argument("--objectives", nargs="+", default=["gan", "wgan-gp"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--precisions", nargs="+", default=["auto"], help="auto, bf16 and/or fp32")
@@ -162,6 +182,10 @@ def main() -> None:
     parser.add_argument("--no-quality", action="store_true", help="stage minutes only")
     args = parser.parse_args()
     roots = block_split(KINECT, SPLIT)
+    if args.profile:
+        _profile_report(args, roots["train"])
+    if not args.classes:
+        return
     report = Report(ROOT / "reports" / "kinect" / "train_speed.md")
     report.add("# Training speed and quality: Kinect block split\n",
                f"Machine: {machine()}; precision auto = {resolve_precision('auto', CPU)} here. "
@@ -169,21 +193,6 @@ def main() -> None:
                f"Quality on validation blocks, fast mode: injected = image AUROC against evaluation defects (stream "
                f"{VALIDATION_SEED}, 3 copies of each of the 75 held-out good scans); cross-class = against every 4th "
                "training scan of the other classes; TPR at the bundle's own threshold.\n")
-    if args.profile:
-        report.add(f"## Where a step's time goes (sphere `gan`, {args.profile} profiled steps, ms per step)\n",
-                   "Profiler overhead included; self CPU times of 2 threads can add up to more than the wall time. "
-                   "Stage min: the wall time per step times the stage's default steps.\n",
-                   "| loop | pixels | precision | wall | forward | backward | optimiser | data movement "
-                   "| not seen by torch | simulator (timed alone) | stage min |", "|---" * 11 + "|")
-        for size in args.profile_sizes:
-            for precision in args.precisions:
-                for loop, split in profile_steps(args.profile, precision, roots["train"], size).items():
-                    cells = [split.get(k, 0.0) for k in ("wall", "forward", "backward", "optimiser", "data movement",
-                                                          "not seen by torch")]
-                    sim = f"{split['simulator (timed alone)']:.1f}" if loop == "head" else ""
-                    report.add(f"| {loop} | {size} | {resolve_precision(precision, CPU)} | "
-                               + " | ".join(f"{c:.1f}" for c in cells) + f" | {sim} | {split['stage min']:.1f} |")
-        report.add("")
     report.add("## Minutes per stage and validation quality\n",
                "| class | objective | seed | precision | " + " | ".join(STAGES) + " | total min | injected AUROC "
                "| cross-class AUROC | TPR |", "|---" * (8 + len(STAGES)) + "|")
