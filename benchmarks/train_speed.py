@@ -16,7 +16,8 @@
    backward, optimiser, data movement, and what torch does not see (Python, the defect simulator);
    the simulator alone is timed beside, and each stage's minutes projected to its default steps.
 
-Writes reports/kinect/train_speed.md and, with --profile, train_speed_profile.md.
+Writes reports/kinect/train_speed.md and, with --profile, train_speed_profile.md (`--profile 15
+--classes`, with no class: only the profile).
 """
 
 from __future__ import annotations
@@ -172,7 +173,8 @@ def _profile_report(args: argparse.Namespace, root: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--classes", nargs="*", default=["sphere", "rectangle"], help="none: the profile only")
+    parser.add_argument("--classes", nargs="*", default=["sphere", "rectangle"],
+                        help="`--classes` with no class: the profile only")
     parser.add_argument("--objectives", nargs="+", default=["gan", "wgan-gp"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--precisions", nargs="+", default=["auto"], help="auto, bf16 and/or fp32")
