@@ -94,18 +94,22 @@ def synth(
 def preprocess(
     raw: Annotated[Path, typer.Argument(help="Full-frame captures: colour + 16-bit depth (mm), any layout.")],
     out: Annotated[Path, typer.Argument(help="Where to write 64x64 object scans (seed layout).")],
-    near: Annotated[float, typer.Option(min=0.0, callback=finite, help="Nearest depth kept, mm.")] = 300.0,
-    far: Annotated[float, typer.Option(min=0.0, callback=finite, help="Farthest depth kept, mm.")] = 2000.0,
-    margin: Annotated[float, typer.Option(min=0.0, max=4.0, callback=finite, help="Crop margin, fraction of the "
-                                                                                  "object size.")] = 0.75,
-    size: Annotated[int, typer.Option(min=8, max=1024, help="Output image size.")] = 64,
+    near: Annotated[float, typer.Option(callback=finite, help="Nearest depth kept, mm.")] = 300.0,
+    far: Annotated[float, typer.Option(callback=finite, help="Farthest depth kept, mm.")] = 2000.0,
+    margin: Annotated[float, typer.Option(callback=finite, help="Crop margin, fraction of the object size "
+                                                                 "(0 to 4).")] = 0.75,
+    size: Annotated[int, typer.Option(help="Output image size (8 to 1024).")] = 64,
     intrinsics: Annotated[str | None, typer.Option(help="Camera 'width,height,fx,fy,cx,cy' "
                                                       "(default: 60-degree Kinect-like).")] = None,
     force: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Cut depth range, remove the supporting plane, isolate the object, crop and resize."""
-    if near >= far:
-        raise fail(f"--near {near:g} must be less than --far {far:g}")
+    if not 0 <= near < far:
+        raise fail(f"--near {near:g} and --far {far:g}: need 0 <= near < far (millimetres)")
+    if not 0 <= margin <= 4:
+        raise fail(f"--margin {margin:g}: choose 0 to 4 (a fraction of the object size)")
+    if not 8 <= size <= 1024:
+        raise fail(f"--size {size}: choose 8 to 1024 pixels")
     config = PreprocessConfig(near, far, margin=margin, size=size, intrinsics=_intrinsics(intrinsics))
     open3d()  # plane removal needs it; a missing libusb is one line, before any work
     try:
