@@ -176,10 +176,9 @@ def read_meta(folder: Path) -> BundleMeta:
                           f"versions {', '.join(map(str, READABLE_VERSIONS))} (retrain, or use the matching "
                           "anomaly-gan)")
     network = raw.get("network")
-    inputs, channels = (network.get("inputs", "rgbd"), network.get("channels")) if isinstance(network, dict) else (
-        None, None)
-    if network is None or not isinstance(network, dict):
+    if not isinstance(network, dict):
         raise BundleError(f"{meta_path}: network: expected the networks' settings (a JSON object)")
+    inputs, channels = network.get("inputs", "rgbd"), network.get("channels")
     if inputs not in CHANNEL_SETS or channels != Channels(inputs).count:
         raise BundleError(f"{meta_path}: network has {channels} channels for inputs {inputs!r}; anomaly-gan "
                           "scores 4 (RGB-D), 3 (RGB) or 1 (depth)")
