@@ -39,6 +39,7 @@ from anomaly_gan.precision import resolve_precision
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import class_folder, load_training_data
 from anomaly_gan.train.head import build_head, defective_batch, train_head
+from anomaly_gan.train.run import train
 from anomaly_gan.train.trainer import build_state, train_encoder, train_gan
 from benchmarks.kinect import (
     KINECT,
@@ -81,8 +82,6 @@ class Run:
     def train(self) -> Path:
         config = self.config
         if not self.trained:
-            from anomaly_gan.train.run import train
-
             train(config, lambda *a: None, force=True)
         return config.bundle_dir
 
