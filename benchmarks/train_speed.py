@@ -16,16 +16,18 @@
    backward, optimiser, data movement, and what torch does not see (Python, the defect simulator);
    the simulator alone is timed beside, and each stage's minutes projected to its default steps.
 
-Writes reports/kinect/train_speed.md and, with --profile, train_speed_profile.md (`--profile 15
---classes`, with no class: only the profile).
+Each training measured is kept in reports/kinect/train_speed.json (the bundles in /tmp are not), and
+reports/kinect/train_speed.md is rendered from all of it, old (fp32) beside new (bf16); with
+--profile also train_speed_profile.md (`--profile 15 --classes`, with no class: only the profile).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,7 @@ from torch.profiler import ProfilerActivity, profile
 from anomaly_gan.bundle.meta import read_meta
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.fsutil import atomic_write_text
 from anomaly_gan.precision import resolve_precision
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import class_folder, load_training_data
@@ -84,6 +87,40 @@ class Run:
         if not self.trained:
             train(config, lambda *a: None, force=True)
         return config.bundle_dir
+
+
+LEDGER = ROOT / "reports" / "kinect" / "train_speed.json"
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One training's stage minutes and validation quality, as the ledger keeps it."""
+
+    shape: str
+    objective: str
+    seed: int
+    precision: str  # resolved: bf16 or fp32
+    stages: dict[str, float]  # minutes
+    minutes: float
+    injected: float | None
+    cross_class: float | None
+    tpr: float | None
+    note: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, int, str]:
+        return self.shape, self.objective, self.seed, self.precision
+
+
+def read_ledger() -> dict[tuple, Measured]:
+    """Rows measured in earlier runs: the bundles live in /tmp, the figures must not."""
+    rows = json.loads(LEDGER.read_text()) if LEDGER.exists() else []
+    return {m.key: m for m in (Measured(**row) for row in rows)}
+
+
+def write_ledger(ledger: dict[tuple, Measured]) -> None:
+    rows = [asdict(m) for m in sorted(ledger.values(), key=lambda m: m.key)]
+    atomic_write_text(LEDGER, json.dumps(rows, indent=1) + "\n")
 
 
 def quality(bundle: Path, shape: str, train_root: Path) -> tuple[float, float, float]:
@@ -170,6 +207,49 @@ def _profile_report(args: argparse.Namespace, root: Path) -> None:
     report.add("")
 
 
+def measure(run: Run, train_root: Path, with_quality: bool) -> Measured:
+    folder = run.train()
+    training = read_meta(folder).training
+    figures = quality(folder, run.shape, train_root) if with_quality else (None, None, None)
+    return Measured(run.shape, run.objective, run.seed, training.config.get("precision", "fp32"),
+                    {s: round(training.stages.get(s, 0.0) / 60, 2) for s in STAGES}, round(training.minutes, 1),
+                    *(None if v is None else round(v, 3) for v in figures))
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _render(ledger: dict[tuple, Measured]) -> None:
+    """The whole table from the ledger, and old (fp32) beside new (bf16) where both were measured."""
+    report = Report(ROOT / "reports" / "kinect" / "train_speed.md")
+    report.add("# Training speed and quality: Kinect block split\n",
+               f"Machine: {machine()}; precision auto = {resolve_precision('auto', CPU)} here. "
+               "Default settings (64 px, 1,500 `gan` / 600 `wgan-gp` GAN steps, 800 encoder, 2,400 head steps). "
+               f"Quality on validation blocks, fast mode: injected = image AUROC against evaluation defects (stream "
+               f"{VALIDATION_SEED}, 3 copies of each of the 75 held-out good scans); cross-class = against every 4th "
+               "training scan of the other classes; TPR at the bundle's own threshold. fp32 is the training as it "
+               "was before bf16 (`--precision fp32`). Each row is one training, measured alone on the machine "
+               f"unless its note says otherwise; rows kept in {LEDGER.name}.\n")
+    report.add("## Minutes per stage and validation quality\n",
+               "| class | objective | seed | precision | " + " | ".join(STAGES) + " | total min | injected AUROC "
+               "| cross-class AUROC | TPR | note |", "|---" * (9 + len(STAGES)) + "|")
+    for m in sorted(ledger.values(), key=lambda m: m.key):
+        report.add(f"| {m.shape} | {m.objective} | {m.seed} | {m.precision} | "
+                   + " | ".join(f"{m.stages[s]:.2f}" for s in STAGES) + f" | {m.minutes:.1f} | "
+                   + " | ".join(_cell(v) for v in (m.injected, m.cross_class, m.tpr)) + f" | {m.note} |")
+    report.add("\n## Old (fp32) and new (bf16) side by side\n",
+               "| class | objective | seed | minutes old / new | injected AUROC old / new | "
+               "cross-class AUROC old / new |", "|---|---|---|---|---|---|")
+    for (shape, objective, seed, precision), new in sorted(ledger.items()):
+        old = ledger.get((shape, objective, seed, "fp32"))
+        if precision == "bf16" and old:
+            report.add(f"| {shape} | {objective} | {seed} | {old.minutes:.1f} / {new.minutes:.1f} | "
+                       f"{_cell(old.injected)} / {_cell(new.injected)} | "
+                       f"{_cell(old.cross_class)} / {_cell(new.cross_class)} |")
+    report.add("")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--classes", nargs="*", default=["sphere", "rectangle"],
@@ -181,22 +261,14 @@ def main() -> None:
     parser.add_argument("--profile-sizes", type=int, nargs="+", default=[64], help="network sizes to profile at")
     parser.add_argument("--only-trained", action="store_true", help="skip the runs not trained yet")
     parser.add_argument("--no-quality", action="store_true", help="stage minutes only")
+    parser.add_argument("--note", default="", help="kept with the rows measured now (e.g. what else ran)")
     args = parser.parse_args()
     roots = block_split(KINECT, SPLIT)
     if args.profile:
         _profile_report(args, roots["train"])
     if not args.classes:
         return
-    report = Report(ROOT / "reports" / "kinect" / "train_speed.md")
-    report.add("# Training speed and quality: Kinect block split\n",
-               f"Machine: {machine()}; precision auto = {resolve_precision('auto', CPU)} here. "
-               "Default settings (64 px, 1,500 `gan` / 600 `wgan-gp` GAN steps, 800 encoder, 2,400 head steps). "
-               f"Quality on validation blocks, fast mode: injected = image AUROC against evaluation defects (stream "
-               f"{VALIDATION_SEED}, 3 copies of each of the 75 held-out good scans); cross-class = against every 4th "
-               "training scan of the other classes; TPR at the bundle's own threshold.\n")
-    report.add("## Minutes per stage and validation quality\n",
-               "| class | objective | seed | precision | " + " | ".join(STAGES) + " | total min | injected AUROC "
-               "| cross-class AUROC | TPR |", "|---" * (8 + len(STAGES)) + "|")
+    ledger = read_ledger()
     for shape in args.classes:
         for objective in args.objectives:
             for seed in args.seeds:
@@ -204,14 +276,10 @@ def main() -> None:
                     run = Run(shape, objective, seed, precision)
                     if args.only_trained and not run.trained:
                         continue
-                    folder = run.train()
-                    training = read_meta(folder).training
-                    stages = [training.stages.get(s, 0.0) / 60 for s in STAGES]
-                    figures = () if args.no_quality else quality(folder, shape, roots["train"])
-                    cells = [f"{v:.3f}" for v in figures] or ["", "", ""]
-                    report.add(f"| {shape} | {objective} | {seed} | {training.config.get('precision', 'fp32')} | "
-                               + " | ".join(f"{m:.2f}" for m in stages) + f" | {training.minutes:.1f} | "
-                               + " | ".join(cells) + " |")
+                    measured = replace(measure(run, roots["train"], not args.no_quality), note=args.note)
+                    ledger[measured.key] = measured
+                    write_ledger(ledger)
+    _render(ledger)
 
 
 if __name__ == "__main__":
