@@ -27,20 +27,21 @@ from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import load_training_data
 from anomaly_gan.train.objectives import OBJECTIVES
 from benchmarks.detect_kinect import unbatched_seed_rate
-from benchmarks.kinect import (
+from benchmarks.protocol import (
     CLASSES,
     KINECT,
     PUBLISHED,
+    ROOT,
     Report,
     auroc,
     block_split,
     machine,
+    scratch,
     timed_score,
     train_bundle,
 )
 from benchmarks.train_kinect import probe
 
-ROOT = Path(__file__).resolve().parents[1]
 CUDA, CPU = torch.device("cuda"), torch.device("cpu")
 
 
@@ -122,7 +123,7 @@ def main() -> None:
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("cuda_kinect.py needs a CUDA device")
-    roots = block_split(args.data, Path("/tmp/anomaly-gan-kinect-split-cuda"))
+    roots = block_split(args.data, scratch("kinect-split-cuda"))
     test = {c: [s for _, s in iter_scans(find_scans(roots["test"] / c).refs)] for c in CLASSES}
     report = Report(args.out / ("cuda_speed.md" if args.speed_only else "cuda_benchmark.md"))
     report.add("# Kinect scans on a CUDA GPU\n",

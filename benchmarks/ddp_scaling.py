@@ -22,10 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from anomaly_gan.train.config import TrainConfig
-from benchmarks.kinect import KINECT, Report, machine
+from benchmarks.protocol import KINECT, ROOT, Report, machine, scratch
 
-ROOT = Path(__file__).resolve().parents[1]
-WORK = Path("/tmp/anomaly-gan-ddp-scaling")
+WORK = scratch("ddp-scaling")
 WARM_UP = 10
 
 

@@ -27,10 +27,13 @@ from anomaly_gan.detect.detector import DetectOptions, Detector, ScanScores
 from anomaly_gan.detect.evaluate import PixelTruth
 from anomaly_gan.detect.invert import invert_seed_unbatched
 from anomaly_gan.fsutil import atomic_write_text
-from benchmarks.kinect import (
+from benchmarks.protocol import (
     CLASSES,
     KINECT,
+    MODELS,
     PUBLISHED,
+    ROOT,
+    SPLIT,
     auroc,
     block_split,
     injected_copies,
@@ -40,8 +43,6 @@ from benchmarks.kinect import (
     train_bundle,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-MODELS = ROOT / "models" / "kinect-split"
 OUT = ROOT / "reports" / "kinect"
 OBJECTIVES = ("gan", "wgan-gp")
 SEED_SUBSET = 3  # seed mode is slow: every 3rd test scan
@@ -107,7 +108,7 @@ def main() -> None:
     parser.add_argument("--report", type=Path, default=OUT / "detect_benchmark.md",
                         help="where the table goes (a partial run: keep the full table)")
     args = parser.parse_args()
-    roots = block_split(KINECT, Path("/tmp/anomaly-gan-kinect-split"))
+    roots = block_split(KINECT, SPLIT)
     test = {c: [s for _, s in iter_scans(find_scans(roots["test"] / c).refs)] for c in CLASSES}
     train_refs = {c: find_scans(roots["train"] / c).refs for c in CLASSES}
     lines = [f"# Detection benchmark: Kinect scans, block split\n\nMachine: {machine()}. "

@@ -25,10 +25,9 @@ from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.report.records import read_results
-from benchmarks.kinect import KINECT, Report, machine
+from benchmarks.protocol import KINECT, MODELS, ROOT, Report, machine, scratch
 
-ROOT = Path(__file__).resolve().parents[1]
-WORK = Path("/tmp/anomaly-gan-detect-memory")
+WORK = scratch("detect-memory")
 
 
 def linked_folder(source: Path, count: int) -> Path:
@@ -75,7 +74,7 @@ def run_cli(folder: Path, model: Path, out: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
-    parser.add_argument("--model", type=Path, default=ROOT / "models" / "kinect-split" / "sphere-gan")
+    parser.add_argument("--model", type=Path, default=MODELS / "sphere-gan")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "kinect")
     args = parser.parse_args()
     source = KINECT / "sphere"

@@ -25,10 +25,9 @@ from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.run import train
-from benchmarks.kinect import Report, auroc, block_split, machine, timed_score
+from benchmarks.protocol import ROOT, Report, auroc, block_split, machine, scratch, timed_score
 
-ROOT = Path(__file__).resolve().parents[1]
-WORK = Path("/tmp/anomaly-gan-digits")
+WORK = scratch("digits")
 BLOCK, TEST_EVERY = 10, 4
 
 

@@ -33,18 +33,18 @@ from anomaly_gan.data.scan import Scan
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.detect.evaluate import PixelTruth
 from anomaly_gan.report.metrics import pixel_auroc
-from benchmarks.kinect import (
+from benchmarks.protocol import (
+    ROOT,
     VALIDATION_SEED,
     Report,
     auroc,
     injected_copies,
     machine,
     other_classes,
+    scratch,
     train_bundle,
     validation,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Variant:
 
     @property
     def folder(self) -> Path:
-        return Path(f"/tmp/anomaly-gan-framing-{self.text.replace('=', '').replace(',', '-')}")
+        return scratch(f"framing-{self.text.replace('=', '').replace(',', '-')}")
 
 
 def outside_share(scans: list[Scan], framing: Framing) -> float:

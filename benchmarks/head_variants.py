@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,10 +24,8 @@ from anomaly_gan.data.defects import DEFECTS
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.detect.evaluate import PixelTruth
 from anomaly_gan.train.config import TrainConfig
-from anomaly_gan.train.run import retrain_head
-from benchmarks.kinect import VALIDATION_SEED, Report, auroc, machine, validation
-
-ROOT = Path(__file__).resolve().parents[1]
+from anomaly_gan.train.refresh import retrain_head
+from benchmarks.protocol import ROOT, VALIDATION_SEED, Report, auroc, machine, validation
 
 
 def top_mean(maps: np.ndarray, k: int) -> np.ndarray:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 
@@ -25,11 +24,19 @@ from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.data.simulate import CLOSEST, kinds_without
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.train.config import TrainConfig
-from anomaly_gan.train.run import retrain_head
-from benchmarks.kinect import KINECT, Report, auroc, block_split, injected_copies, machine, train_bundle
-
-ROOT = Path(__file__).resolve().parents[1]
-MODELS = ROOT / "models" / "kinect-split"
+from anomaly_gan.train.refresh import retrain_head
+from benchmarks.protocol import (
+    KINECT,
+    MODELS,
+    ROOT,
+    SPLIT,
+    Report,
+    auroc,
+    block_split,
+    injected_copies,
+    machine,
+    train_bundle,
+)
 
 
 def main() -> None:
@@ -37,7 +44,7 @@ def main() -> None:
     parser.add_argument("--shape", default="sphere")
     parser.add_argument("--objective", default="gan")
     args = parser.parse_args()
-    roots = block_split(KINECT, Path("/tmp/anomaly-gan-kinect-split"))
+    roots = block_split(KINECT, SPLIT)
     folder, _ = train_bundle(args.shape, args.objective, roots["train"], MODELS)
     bundle = load_bundle(folder)
     normal = [s for _, s in iter_scans(find_scans(roots["test"] / args.shape).refs)]

@@ -25,10 +25,9 @@ from anomaly_gan.data.synth_sets import synthesise
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.run import train
-from benchmarks.kinect import KINECT, Report, machine, timed_score
+from benchmarks.protocol import KINECT, ROOT, Report, machine, scratch, timed_score
 
-ROOT = Path(__file__).resolve().parents[1]
-WORK = Path("/tmp/anomaly-gan-image-sizes")
+WORK = scratch("image-sizes")
 WARM_UP = 5
 
 

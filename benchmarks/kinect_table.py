@@ -11,7 +11,6 @@ class normal and the other two anomalous. Writes reports/kinect/: one evaluation
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 
@@ -21,10 +20,8 @@ from anomaly_gan.detect.evaluate import evaluate, labelled_refs
 from anomaly_gan.fsutil import atomic_write_bytes, atomic_write_text, prepare_output_dir
 from anomaly_gan.report.html import render_report
 from anomaly_gan.report.plots import roc_figure
-from benchmarks.kinect import CLASSES, KINECT, PUBLISHED, block_split, machine, train_bundle
+from benchmarks.protocol import CLASSES, KINECT, MODELS, PUBLISHED, ROOT, SPLIT, block_split, machine, train_bundle
 
-ROOT = Path(__file__).resolve().parents[1]
-MODELS = ROOT / "models" / "kinect-split"
 OUT = ROOT / "reports" / "kinect"
 OBJECTIVES = ("gan", "wgan-gp")
 
@@ -33,13 +30,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", default="refine", choices=("fast", "refine", "seed"))
     mode = parser.parse_args().mode
-    roots = block_split(KINECT, Path("/tmp/anomaly-gan-kinect-split"))
+    roots = block_split(KINECT, SPLIT)
     curves, auroc, provenance = {}, {}, []
     for objective in OBJECTIVES:
         for cls in CLASSES:
             bundle, minutes = train_bundle(cls, objective, roots["train"], MODELS)
             detector = Detector(load_bundle(bundle), DetectOptions(mode), torch.device("cpu"))
-            refs = labelled_refs(roots["test"], None, [], cls)
+            refs = labelled_refs(roots["test"], None, [], cls).refs
             folder = prepare_output_dir(OUT / f"{cls}-{objective}", force=True)
             metrics, _ = evaluate(refs, detector, folder)
             render_report(folder)

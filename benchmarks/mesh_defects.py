@@ -16,12 +16,10 @@ import argparse
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-from benchmarks.kinect import Report, machine, train_bundle
+from benchmarks.protocol import ROOT, Report, machine, scratch, train_bundle
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRATCH = Path("/tmp/anomaly-gan-mesh-defects")
+SCRATCH = scratch("mesh-defects")
 TEST_SEED = 101  # the training scans are rendered with seed 0
 
 

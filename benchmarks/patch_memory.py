@@ -14,7 +14,6 @@ Writes reports/kinect/patch_memory_<bundle>.md.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,9 +23,8 @@ from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.defects import DEFECTS
 from anomaly_gan.data.scan import Scan
 from anomaly_gan.detect.detector import DetectOptions, Detector
-from benchmarks.kinect import VALIDATION_SEED, Report, auroc, machine, validation
+from benchmarks.protocol import ROOT, VALIDATION_SEED, Report, auroc, machine, validation
 
-ROOT = Path(__file__).resolve().parents[1]
 MEMORY = 20_000
 TAPS = {"32x32": 1, "16x16": 4}  # layer of the trunk after which features are taken (64-pixel networks)
 

@@ -13,20 +13,27 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from anomaly_gan.bundle.meta import read_meta
 from anomaly_gan.bundle.store import load_bundle
-from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.fsutil import atomic_write_text
-from benchmarks.kinect import CLASSES, KINECT, auroc, block_split, machine
+from benchmarks.protocol import (
+    CLASSES,
+    KINECT,
+    MODELS,
+    ROOT,
+    SPLIT,
+    auroc,
+    block_split,
+    machine,
+    other_classes,
+    validation_of,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-MODELS = ROOT / "models" / "kinect-split"
 SETTINGS = ((4, 20), (1, 20), (0, 20), (0, 5), (0, 40))  # (random restarts, steps)
 
 
@@ -38,22 +45,21 @@ def cross_class(detector: Detector, good: list, others: list) -> tuple[float, fl
 
 
 def main() -> None:
-    roots = block_split(KINECT, Path("/tmp/anomaly-gan-kinect-split"))
-    scans = {c: [s for _, s in iter_scans(find_scans(roots["train"] / c).refs)] for c in CLASSES}
+    roots = block_split(KINECT, SPLIT)
     header = " | ".join(f"r{r} s{s}" for r, s in SETTINGS)
     lines = ["# Refine: random restarts and steps (validation side)\n",
-             f"Machine: {machine()}. Each bundle's validation blocks (good) vs every 3rd training scan of the "
-             "other classes; cell = cross-class AUROC (scans/s). r = random restarts besides E(x), s = Adam "
-             "steps.\n", f"| bundle | fast | {header} |", "|---|---|" + "---|" * len(SETTINGS)]
+             f"Machine: {machine()}. Each bundle's validation blocks (good) vs every 4th training scan of the "
+             "other classes (the shared validation protocol); cell = cross-class AUROC (scans/s). r = random "
+             "restarts besides E(x), s = Adam steps.\n",
+             f"| bundle | fast | {header} |", "|---|---|" + "---|" * len(SETTINGS)]
     print("\n".join(lines), flush=True)
     means = np.zeros(len(SETTINGS) + 1)
     bundles = [MODELS / f"{c}-{o}" for o in ("gan", "wgan-gp") for c in CLASSES]
     for bundle in bundles:
         cls = bundle.name.split("-")[0]
         meta = read_meta(bundle)
-        validation = set(meta.training.validation_ids)
-        good = [s for s in scans[cls] if s.id in validation]
-        others = [s for c in CLASSES if c != cls for s in scans[c][::3]]
+        data = validation_of(bundle, cls, roots["train"])
+        good, others = data.good, other_classes(data, cls)
         cells = [cross_class(Detector(load_bundle(bundle), DetectOptions("fast"), torch.device("cpu")),
                              good, others)]
         for restarts, steps in SETTINGS:

@@ -15,7 +15,6 @@ cross-class image AUROC per combination. Writes reports/kinect/score_combination
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,9 +22,8 @@ import torch
 from anomaly_gan.bundle.calibration import Calibration, total
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.detect.detector import DetectOptions, Detector
-from benchmarks.kinect import Report, auroc, machine, other_classes, validation
+from benchmarks.protocol import ROOT, Report, auroc, machine, other_classes, validation
 
-ROOT = Path(__file__).resolve().parents[1]
 SHARES = (0.5, 1.0)
 SCAN_LEVEL = ("colour", "depth", "feature", "critic", "search")
 

@@ -16,9 +16,7 @@ from anomaly_gan.data.synth import render_scan, scan_rng
 from anomaly_gan.data.synth_sets import synthesise
 from anomaly_gan.data.tensor import DepthScale, scan_to_array
 from anomaly_gan.report.images import grid, save_rgb, scan_tile, upscale
-from benchmarks.kinect import CLASSES, KINECT, machine
-
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.protocol import CLASSES, KINECT, ROOT, machine
 
 
 def stats(scans: list) -> str:

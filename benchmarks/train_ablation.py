@@ -16,22 +16,26 @@ from pathlib import Path
 
 import torch
 
-from anomaly_gan.bundle.meta import read_meta
 from anomaly_gan.bundle.store import load_bundle
-from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.detect.detector import DetectOptions, Detector
-from benchmarks.kinect import (
+from benchmarks.protocol import (
     CLASSES,
     KINECT,
+    MODELS,
+    OTHER_EVERY,
+    ROOT,
+    SPLIT,
+    VALIDATION_COPIES,
+    VALIDATION_SEED,
     Report,
     auroc,
     block_split,
-    injected_copies,
     machine,
+    other_classes,
     train_bundle,
+    validation_of,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {  # name -> TrainConfig overrides; "default" is the shipped setting
     "default (augment + EMA)": {},
     "no augment": {"augment": False},
@@ -39,12 +43,11 @@ VARIANTS = {  # name -> TrainConfig overrides; "default" is the shipped setting
     "+ spectral norm": {"spectral_norm": True},
     "2600 steps": {"steps": 2600},  # what the 15-minute budget leaves room for (default: 1500)
 }
-OTHER_EVERY = 3  # every 3rd training scan of the other classes
 
 
 def folder_for(variant: str) -> Path:
     if not VARIANTS[variant]:
-        return ROOT / "models" / "kinect-split"  # the benchmarks' default bundles
+        return MODELS  # the benchmarks' default bundles
     return ROOT / "models" / "kinect-ablation" / variant.replace(" ", "").replace("+", "with-")
 
 
@@ -53,22 +56,19 @@ def main() -> None:
     parser.add_argument("--shape", default="rectangle", choices=CLASSES)
     parser.add_argument("--objective", default="gan")
     args = parser.parse_args()
-    train_root = block_split(KINECT, Path("/tmp/anomaly-gan-kinect-split"))["train"]
-    scans = {c: [s for _, s in iter_scans(find_scans(train_root / c).refs)] for c in CLASSES}
-    others = [s for c in CLASSES if c != args.shape for s in scans[c][::OTHER_EVERY]]
+    train_root = block_split(KINECT, SPLIT)["train"]
     report = Report(ROOT / "reports" / "kinect" / "train_ablation.md")
     report.add(f"# Small-data aids: {args.shape} {args.objective}, Kinect training blocks\n",
                f"Machine: {machine()}. Each row is a full default-length training run with one change. Good: "
-               f"the bundle's validation blocks; cross-class: every {OTHER_EVERY}rd training scan of the other "
-               "classes; injected: two fresh defect-injected copies of each validation scan. No test-block scan "
-               "is used.\n",
+               f"the bundle's validation blocks; cross-class: every {OTHER_EVERY}th training scan of the other "
+               f"classes; injected: {VALIDATION_COPIES} evaluation-defect copies of each validation scan (stream "
+               f"{VALIDATION_SEED}). No test-block scan is used.\n",
                "| variant | train min | fast cross-class | fast injected | refine cross-class | refine injected |",
                "|---|---|---|---|---|---|")
     for variant, overrides in VARIANTS.items():
         bundle, minutes = train_bundle(args.shape, args.objective, train_root, folder_for(variant), **overrides)
-        validation_ids = set(read_meta(bundle).training.validation_ids)
-        good = [s for s in scans[args.shape] if s.id in validation_ids]
-        injected = injected_copies(good, seed=12345)
+        data = validation_of(bundle, args.shape, train_root)
+        good, injected, others = data.good, data.bad, other_classes(data, args.shape)
         cells = []
         for mode in ("fast", "refine"):
             detector = Detector(load_bundle(bundle), DetectOptions(mode), torch.device("cpu"))

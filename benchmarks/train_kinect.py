@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import statistics
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 
@@ -24,10 +23,8 @@ from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import load_training_data
 from anomaly_gan.train.objectives import OBJECTIVES
 from anomaly_gan.train.trainer import build_state, train_encoder, train_gan
-from benchmarks.kinect import KINECT, Report, block_split, machine
+from benchmarks.protocol import KINECT, MODELS, ROOT, SPLIT, Report, block_split, machine
 
-ROOT = Path(__file__).resolve().parents[1]
-MODELS = ROOT / "models" / "kinect-split"
 WARM_UP = 3
 
 
@@ -53,7 +50,7 @@ def main() -> None:
     parser.add_argument("--shape", default="sphere")
     parser.add_argument("--probe", type=int, default=20, help="measured steps per objective")
     args = parser.parse_args()
-    roots = block_split(KINECT, Path("/tmp/anomaly-gan-kinect-split"))
+    roots = block_split(KINECT, SPLIT)
     base = TrainConfig(name=args.shape, data=roots["train"])
     data = load_training_data(base, roots["train"] / args.shape)
     trained = {o: recorded(args.shape, o) for o in OBJECTIVES}

@@ -44,8 +44,9 @@ from anomaly_gan.train.data import class_folder, load_training_data
 from anomaly_gan.train.head import build_head, defective_batch, train_head
 from anomaly_gan.train.run import train
 from anomaly_gan.train.trainer import build_state, train_encoder, train_gan
-from benchmarks.kinect import (
+from benchmarks.protocol import (
     KINECT,
+    ROOT,
     SPLIT,
     VALIDATION_SEED,
     Report,
@@ -53,11 +54,11 @@ from benchmarks.kinect import (
     block_split,
     machine,
     other_classes,
+    scratch,
     validation_of,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRATCH = Path("/tmp/anomaly-gan-train-speed")
+SCRATCH = scratch("train-speed")
 STAGES = ("data", "gan", "encoder", "head", "calibration", "export")
 CPU = torch.device("cpu")
 

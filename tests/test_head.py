@@ -17,7 +17,7 @@ from anomaly_gan.data.framing import CropBox, Framing, crop, locate, uncrop
 from anomaly_gan.data.simulate import KINDS, kinds_without, simulate
 from anomaly_gan.detect.detector import DetectOptions, Detector
 from anomaly_gan.train.head import defective_batch, jitter
-from anomaly_gan.train.run import recalibrate, retrain_head
+from anomaly_gan.train.refresh import recalibrate, retrain_head
 from tests.conftest import make_scan, tiny_config, write_class
 
 

@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
+from anomaly_gan.bundle.meta import BundleError, read_meta
 from anomaly_gan.cli.app import caution_if_undertrained, command, console, fail, finite, progress_display, warn
 from anomaly_gan.data.channels import CHANNEL_SETS
 from anomaly_gan.distributed import RankFailed, World
-from anomaly_gan.fsutil import plain_name
+from anomaly_gan.fsutil import OutputExistsError, plain_name, refuse_over_inputs
 from anomaly_gan.models.config import IMAGE_SIZES
 from anomaly_gan.precision import PRECISIONS
 from anomaly_gan.train.config import TrainConfig
@@ -150,3 +151,44 @@ def train(
     default = meta.calibration[meta.default_mode]
     console.print(f"threshold ({meta.default_mode} mode): {default.threshold:.3f} for a {default.far:.0%} "
                   f"false-alarm rate on held-out good scans; plots and samples in {bundle.path}")
+
+
+@command(name="retrain-head")
+def retrain_head(
+    bundle: Annotated[Path, typer.Argument(help="A bundle folder that `train` wrote.")],
+    out: Annotated[Path | None, typer.Option(help="Write the new bundle here (default: replace BUNDLE, which "
+                                                  "needs --force).")] = None,
+    calibration_only: Annotated[bool, typer.Option(help="Keep the head; only calibrate every mode again.")] = False,
+    head_steps: Annotated[int, typer.Option(min=1, help="Segmentation head updates.")] = DEFAULTS.head_steps,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = DEFAULTS.device,
+    force: Annotated[bool, typer.Option(help="Replace BUNDLE, or an existing non-empty --out.")] = False,
+) -> None:
+    """Give a bundle the segmentation head and calibration this version trains, keeping its GAN and
+    encoder: minutes instead of a full training after an upgrade. Needs the scans it was trained on
+    (the data its model.json names; built-in synthetic scans are made again)."""
+    target = out or bundle
+    try:
+        read_meta(bundle)
+        if out is None and not force:
+            raise ValueError(f"{bundle}: retrain-head replaces this bundle; give --force, or --out for a new one")
+        if out is not None and out.resolve() != bundle.resolve():
+            refuse_over_inputs(out, [bundle])
+            if out.resolve().is_relative_to(bundle.resolve()):
+                raise ValueError(f"{out}: inside the bundle it is made from; choose a folder beside it")
+            if out.exists() and any(out.iterdir()) and not force:
+                raise ValueError(f"{out}: already exists and is not empty (use --force)")
+    except (BundleError, ValueError, OutputExistsError) as e:
+        raise fail(str(e)) from None
+    from anomaly_gan.train.data import TrainingError  # torch loads here, after the cheap checks
+    from anomaly_gan.train.refresh import refresh_bundle
+
+    try:
+        with progress_display() as progress:
+            new = refresh_bundle(bundle, target, calibration_only, device, head_steps, _Progress(progress))
+    except (TrainingError, BundleError) as e:
+        raise fail(f"{bundle}: {e}") from None
+    default = new.meta.calibration[new.meta.default_mode]
+    console.print(f"bundle written to [bold]{target}[/] ({'calibration' if calibration_only else 'new head'}, "
+                  f"{new.meta.training.head_seconds / 60:.1f} min head, "
+                  f"{new.meta.training.calibration_seconds / 60:.1f} min calibration); threshold "
+                  f"({new.meta.default_mode} mode): {default.threshold:.3f} for a {default.far:.0%} false-alarm rate")

@@ -5,7 +5,7 @@ The whole config, the objective's settings resolved, is recorded in the bundle's
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -95,3 +95,17 @@ class TrainConfig:
         d["data"] = str(self.data) if self.data else None
         d["out"] = str(self.out)
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """The config a bundle's training summary recorded (to_dict); keys this version does not know
+        are left out and settings it added take their defaults, so older bundles still read."""
+        from anomaly_gan.train.objective_settings import ObjectiveSettings
+
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        nested = {"objective_settings": lambda v: ObjectiveSettings(**{**v, "betas": tuple(v["betas"])}),
+                  "framing": lambda v: Framing(**v), "invert": lambda v: InvertSettings(**v),
+                  "segmenter": lambda v: SegmenterConfig(**{**v, "widths": tuple(v["widths"])}),
+                  "data": Path, "out": Path, "encoder_betas": tuple, "head_kinds": tuple}
+        return cls(**{k: nested[k](v) if k in nested and v is not None else v for k, v in d.items()})

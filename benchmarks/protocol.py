@@ -1,13 +1,18 @@
-"""Shared by the benchmarks: block splits of the Kinect scans, bundles trained on them, scoring.
+"""What every benchmark shares, in one place: paths (the project, its reports, scratch folders, the
+Kinect data and bundles), seeds, the block split of the Kinect scans and the one validation protocol.
 
 The data stays in ../shared; splits are folders of symbolic links under a scratch directory.
 Split: blocks of 25 consecutive frames, every 4th block is test (three blocks in four train).
+Validation (deciding a setting; never the test blocks): a bundle's own held-out training blocks,
+3 evaluation-defect copies of each held-out scan (stream VALIDATION_SEED), and every 4th training
+scan of the other classes as wrong parts.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +30,21 @@ from anomaly_gan.fsutil import atomic_write_text
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.run import train
 
-KINECT = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "kinect-shapes"
+ROOT = Path(__file__).resolve().parents[1]  # the project
+REPORTS = ROOT / "reports"
+KINECT = ROOT.parent / "shared" / "datasets" / "kinect-shapes"
 CLASSES = ("rectangle", "cylinder", "sphere")
 PUBLISHED = {"rectangle": (0.71, 0.68), "cylinder": (0.76, 0.87), "sphere": (0.79, 0.81)}
 BASELINE_NN = {"rectangle": 0.70, "cylinder": 0.78, "sphere": 0.99}  # from the data set's README
-SPLIT = Path("/tmp/anomaly-gan-kinect-split")
-MODELS = Path(__file__).resolve().parents[1] / "models" / "kinect-split"  # the benchmarks' default bundles
+MODELS = ROOT / "models" / "kinect-split"  # the benchmarks' default bundles (out of git)
+
+
+def scratch(name: str) -> Path:
+    """A benchmark's scratch folder under the temporary directory (bundles and splits it can remake)."""
+    return Path(tempfile.gettempdir()) / f"anomaly-gan-{name}"
+
+
+SPLIT = scratch("kinect-split")
 
 
 def machine() -> str:
@@ -70,13 +84,17 @@ class Validation:
 VALIDATION_SEED = 11  # the test tables inject with seeds 0 and 1
 
 
-def validation(shape: str, objective: str, copies: int = 3) -> Validation:
+VALIDATION_COPIES = 3  # evaluation-defect copies of each held-out good scan
+OTHER_EVERY = 4  # every 4th training scan of the other classes: the wrong parts
+
+
+def validation(shape: str, objective: str, copies: int = VALIDATION_COPIES) -> Validation:
     roots = block_split(KINECT, SPLIT)
     folder, _ = train_bundle(shape, objective, roots["train"], MODELS)
     return validation_of(folder, shape, roots["train"], copies)
 
 
-def validation_of(folder: Path, shape: str, train_root: Path, copies: int = 3) -> Validation:
+def validation_of(folder: Path, shape: str, train_root: Path, copies: int = VALIDATION_COPIES) -> Validation:
     """The validation scans of a bundle trained on `train_root` (its own held-out blocks)."""
     held_out = set(read_meta(folder).training.validation_ids)
     scans = [s for _, s in iter_scans(find_scans(train_root / shape).refs)]
@@ -86,9 +104,9 @@ def validation_of(folder: Path, shape: str, train_root: Path, copies: int = 3) -
 
 
 def other_classes(data: Validation, shape: str) -> list[Scan]:
-    """Every 4th training scan of the other classes: the wrong parts a validation bundle should flag."""
+    """Every OTHER_EVERY-th training scan of the other classes: the wrong parts a bundle should flag."""
     return [s for cls in CLASSES if cls != shape
-            for _, s in list(iter_scans(find_scans(data.train_root / cls).refs))[::4]]
+            for _, s in list(iter_scans(find_scans(data.train_root / cls).refs))[::OTHER_EVERY]]
 
 
 class Report:
