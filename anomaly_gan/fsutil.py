@@ -115,14 +115,15 @@ def refuse_over_inputs(path: Path, inputs: Iterable[Path]) -> None:
 
 
 def prepare_output_dir(path: Path, force: bool, inputs: Iterable[Path] = ()) -> Path:
-    """Create an empty output folder; refuse to touch a non-empty one unless forced, and one that
-    is or holds an input always."""
+    """Create an empty output folder and check it can be written, before any work is done; refuse
+    to touch a non-empty one unless forced, and one that is or holds an input always."""
     refuse_over_inputs(path, inputs)
     if path.exists() and any(path.iterdir()):
         if not force:
             raise OutputExistsError(f"{path}: already exists and is not empty (use --force)")
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
+    check_writable(path)
     return path
 
 

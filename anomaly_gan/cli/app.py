@@ -29,7 +29,7 @@ from rich.progress import (
 
 from anomaly_gan.bundle.meta import BundleError
 from anomaly_gan.deps import MissingDependency
-from anomaly_gan.fsutil import OutputExistsError, check_writable, describe_os_error, prepare_output_dir
+from anomaly_gan.fsutil import OutputExistsError, describe_os_error, prepare_output_dir
 
 if TYPE_CHECKING:  # the networks load only when a command needs them, after its cheap checks
     import torch
@@ -62,9 +62,7 @@ def output_dir(path: Path, force: bool, inputs: Sequence[Path] = ()) -> Path:
     """Create the output folder (an existing non-empty one only with --force; never one that is or
     holds one of `inputs`) and check that it can be written, before any scan is scored."""
     try:
-        folder = prepare_output_dir(path, force, inputs)
-        check_writable(folder)
-        return folder
+        return prepare_output_dir(path, force, inputs)
     except OutputExistsError as e:
         raise fail(str(e)) from None
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,9 +24,10 @@ from anomaly_gan.cli.app import (
     warn,
 )
 from anomaly_gan.data.channels import lacking
-from anomaly_gan.data.layouts import ScanRef, find_scans
-from anomaly_gan.data.scan import ScanError
+from anomaly_gan.data.layouts import ScanRef
+from anomaly_gan.detect.inputs import InputError, Inputs, find_inputs, parse_shard, take_shard
 from anomaly_gan.distributed import World
+from anomaly_gan.fsutil import OutputExistsError
 from anomaly_gan.report.records import (
     PANELS,
     RECORDS,
@@ -39,15 +37,12 @@ from anomaly_gan.report.records import (
     Output,
     Results,
     ResultsError,
-    Shard,
-    read_records,
-    read_results,
     records_as_json,
     top_records,
 )
 
 if TYPE_CHECKING:  # torch and the networks load only after paths and bundles were checked
-    from anomaly_gan.detect.pipeline import Names
+    from anomaly_gan.detect.detector import Detector
 
 MODELS = Path("models")
 
@@ -64,14 +59,6 @@ def bundle_paths(model: Path | None, models: Path | None) -> list[Path]:
     return found
 
 
-def folder_labelled(path: Path, refs: list[ScanRef]) -> list[ScanRef]:
-    """Scans of a folder without test/<defect>/ subfolders are labelled with the folder's name (for
-    example the class of a class folder), so the report does not call them 'good' unchecked."""
-    if path.is_dir() and all(r.label == "good" for r in refs):
-        return [replace(r, label=path.resolve().name) for r in refs]
-    return refs
-
-
 def summary_table(results: Results, folder: Path, out: Console) -> None:
     for m in results.models:
         out.print(f"model [bold]{m.class_} ({m.objective})[/] threshold {m.threshold:.3f}: {m.threshold_origin}")
@@ -85,47 +72,6 @@ def summary_table(results: Results, folder: Path, out: Console) -> None:
         table.add_row(r.scan, r.class_, f"{r.score:.3f}", f"{r.threshold:.3f}", verdict)
     out.print(table)
     out.print(f"results: {folder / RECORDS}, {folder / TABLE}, {folder / RUN}; panels in {folder / 'maps'}")
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise fail(f"--shard {text}: expected I/N, for example 0/4") from None
-    if not 0 <= index < count:
-        raise fail(f"--shard {text}: I must be 0 to N-1")
-    return index, count
-
-
-def take_shard(refs: list[ScanRef], keys: list[str], index: int, count: int) -> tuple[list[ScanRef], Shard]:
-    """Every count-th scan from `index` in discovery order (sorted paths), the same slice on any
-    machine; `keys` (paths relative to the inputs given) fingerprint what was split."""
-    digest = hashlib.sha256("\n".join(keys).encode("utf-8")).hexdigest()[:16]
-    return refs[index::count], Shard(index, count, len(refs), digest)
-
-
-def resumed(folder: Path, results: Results) -> tuple[set[str], Results, Names]:
-    """What an interrupted run in `folder` already scored, its header and its file names; refused
-    when it used other bundles, thresholds, mode or slice."""
-    try:
-        before = read_results(folder)
-    except ResultsError as e:
-        raise fail(f"--resume: {e}") from None
-    if not before.partial:
-        raise fail(f"{folder}: that run finished; nothing to resume")
-    same = ([(m.bundle_id, m.threshold) for m in before.models] == [(m.bundle_id, m.threshold) for m in results.models]
-            and before.mode == results.mode and before.shard == results.shard)
-    if not same:
-        raise fail(f"{folder}: that run used other bundles, thresholds, mode or shard; resume it with the same "
-                   "options, or use a new --out")
-    from anomaly_gan.detect.pipeline import Names
-
-    done, names = set(), Names()
-    for r in read_records(folder):
-        done.add(r.scan)
-        names(r.label, r.id)  # the same names, in the same order, as the interrupted run gave
-    before.unreadable = list(dict.fromkeys(before.unreadable + results.unreadable))
-    return done, before, names
 
 
 @command()
@@ -165,104 +111,75 @@ def detect(
         raise fail("give --threshold or --far, not both")
     if panels not in PANELS:
         raise fail(f"--panels {panels}: choose one of {', '.join(PANELS)}")
+    if mode is not None and mode not in MODES:
+        raise fail(f"--mode {mode}: choose one of {', '.join(MODES)}")
     if resume and (out is None or force):
         raise fail("--resume continues the run in --out: give --out, and not --force")
     world = World.from_env()
     if world.distributed and (shard is not None or out is None or resume):
         raise fail("under torchrun, give --out (the same for every process), and neither --shard nor --resume")
-    refs, keys, problems = [], [], []
-    for path in paths:
-        try:
-            found = find_scans(path)
-        except ScanError as e:
-            problems.append(str(e))
-            continue
-        base = path if path.is_dir() else path.parent
-        refs += folder_labelled(path, found.refs)
-        keys += [os.path.relpath(r.source, base) for r in found.refs]
-        problems += found.skipped
-    if not refs:
-        for line in problems[:-1]:
-            warn(line)
-        raise fail(problems[-1] if problems else "no scans given")
-    slice_ = (world.rank, world.size) if world.distributed else parse_shard(shard) if shard else None
-    part = None
-    if slice_ is not None:
-        refs, part = take_shard(refs, keys, *slice_)
-        problems = problems if part.index == 0 else []  # said once, by the first slice
+    inputs = _inputs(paths, shard, world)
+    bundles = bundle_paths(model, models)
+    detectors = _detectors(bundles, model is not None, (mode, batch_size, threshold, far), device, world, inputs.refs)
+    from anomaly_gan.detect.batch import Destination, Interrupted, run_batch
+    from anomaly_gan.detect.pipeline import models_used
+
+    to = Destination(out or run_folder(Path("reports/detect")), force, resume, [*paths, *bundles])
+    results = Results(models_used(detectors), detectors[0].mode, inputs.problems, shard=inputs.shard,
+                      found_unreadable=len(inputs.problems))
+    report_console = errors if json_out else console
     try:
-        bundles = bundle_paths(model, models)
-        if model is not None:
-            read_meta(model)  # a wrong --model is said before torch loads
+        with progress_bar(f"detect ({results.mode}){f', {inputs.shard}' if inputs.shard else ''}",
+                          len(inputs.refs)) as advance:
+            done = run_batch(inputs.refs, detectors, to, Output(save_maps, "none" if no_panels else panels,
+                                                                report_top), results, advance, world)
+    except (OutputExistsError, ResultsError) as e:
+        raise fail(str(e)) from None
+    except Interrupted as e:
+        kept = (f"the {e.scored} scans scored before it are in {e.folder}" if e.scored
+                else f"no batch had finished, so no scan was scored; {e.folder} holds an empty result")
+        report_console.print(f"[yellow]interrupted:[/] {kept} (results and report marked partial; "
+                             f"`--out {e.folder} --resume` continues)")
+        raise typer.Exit(130) from None
+    if done is not None:  # None: a torchrun process whose slice the first merged
+        finish(*done, report_top, report_console, json_out)
+        if done[0].unreadable:
+            raise typer.Exit(2)
+        if fail_on_anomaly and done[0].anomalous:
+            raise typer.Exit(1)
+
+
+def _inputs(paths: list[Path], shard: str | None, world: World) -> Inputs:
+    """The scans given, or this process's slice of them; one line and exit 2 when none can be scored."""
+    try:
+        inputs = find_inputs(paths)
+        slice_ = (world.rank, world.size) if world.distributed else parse_shard(shard) if shard else None
+    except InputError as e:
+        for line in e.skipped:
+            warn(line)
+        raise fail(str(e)) from None
+    return take_shard(inputs, *slice_) if slice_ else inputs
+
+
+def _detectors(bundles: list[Path], named: bool, options: tuple, device: str, world: World,
+               refs: list[ScanRef]) -> list[Detector]:
+    """The bundles loaded with DetectOptions(*options) (a wrong --model is said before torch loads);
+    refused when no scan has the channels they need."""
+    try:
+        if named:
+            read_meta(bundles[0])
         from anomaly_gan.detect.detector import DetectOptions
         from anomaly_gan.device import resolve_device
 
-        torch_device = resolve_device(device, world.local_rank)
-        detectors = load_detectors(bundles, DetectOptions(mode, batch_size, threshold, far), torch_device,
-                                   skip_broken=model is None)
+        detectors = load_detectors(bundles, DetectOptions(*options), resolve_device(device, world.local_rank),
+                                   skip_broken=not named)
     except (BundleError, ValueError) as e:
         raise fail(str(e)) from None
     meta = detectors[0].bundle.meta
     lacks = [lacking(r.channels, meta.channels, meta.label) for r in refs]
     if all(lacks):  # said once, not once per scan
         raise fail(f"{refs[0].source}: {lacks[0]} (and so has every scan given)")
-    from anomaly_gan.detect.pipeline import detect as run_detect
-    from anomaly_gan.detect.pipeline import models_used
-
-    root = out or run_folder(Path("reports/detect"))
-    results = Results(models_used(detectors), detectors[0].mode, problems, shard=part,
-                      found_unreadable=len(problems))
-    names = None
-    if world.distributed:
-        world.start()
-        if world.main:
-            output_dir(root, force, [*paths, *bundles])
-        world.barrier("the output folder was made")
-        folder = output_dir(root / "shards" / f"{world.rank}-of-{world.size}", force=False)
-    elif resume:
-        done, results, names = resumed(root, results)
-        refs, folder = [r for r in refs if str(r.source) not in done], root
-    else:
-        folder = output_dir(root, force, [*paths, *bundles])
-    report_console = errors if json_out else console
-    output = Output(save_maps, "none" if no_panels else panels, report_top)
-    try:
-        with progress_bar(f"detect ({results.mode}){f', {part}' if part else ''}", len(refs)) as advance:
-            run_detect(refs, detectors, folder, output, results, advance, names=names)
-    except KeyboardInterrupt:
-        from anomaly_gan.report.html import render_report
-
-        render_report(folder, report_top)
-        kept = (f"the {results.scans} scans scored before it are in {folder}" if results.scans
-                else f"no batch had finished, so no scan was scored; {folder} holds an empty result")
-        report_console.print(f"[yellow]interrupted:[/] {kept} (results and report marked partial; "
-                             f"`--out {folder} --resume` continues)")
-        raise typer.Exit(130) from None
-    if world.distributed:
-        world.barrier("every slice was scored")
-        if not world.main:
-            world.stop()
-            return
-        folder = root
-        shards = [root / "shards" / f"{rank}-of-{world.size}" for rank in range(world.size)]
-        from anomaly_gan.report.merge import merge as join
-
-        results = join(root, checked_shards(shards))
-        world.stop()
-    finish(results, folder, report_top, report_console, json_out)
-    if results.unreadable:
-        raise typer.Exit(2)
-    if fail_on_anomaly and results.anomalous:
-        raise typer.Exit(1)
-
-
-def checked_shards(shards: list[Path]) -> list[tuple[Path, Results]]:
-    from anomaly_gan.report.merge import check_shards
-
-    try:
-        return check_shards(shards)
-    except ResultsError as e:
-        raise fail(str(e)) from None
+    return detectors
 
 
 def finish(results: Results, folder: Path, report_top: int, report_console: Console, json_out: bool) -> None:
@@ -292,9 +209,13 @@ def merge(
 
     Panels stay in the shard folders; the report links them there.
     """
+    from anomaly_gan.report.merge import check_shards
     from anomaly_gan.report.merge import merge as join
 
-    runs = checked_shards(shards)  # before OUT is made
+    try:
+        runs = check_shards(shards)  # before OUT is made
+    except ResultsError as e:
+        raise fail(str(e)) from None
     folder = output_dir(out, force, shards)
     results = join(folder, runs)
     finish(results, folder, report_top, console, json_out=False)
