@@ -301,8 +301,8 @@ def interrupted_run(tmp_path: Path) -> Path:
     ("no key", "incomplete checkpoint (no 'ema')"),
     ("garbage", "refused (not a checkpoint file)"),
     ("zero bytes", "unreadable checkpoint"),
-    ("step a string", "damaged checkpoint (step not as written)"),
-    ("extra a list", "damaged checkpoint (extra not as written)"),
+    ("step a string", "damaged checkpoint (step not as written: Input should be a valid integer)"),
+    ("extra a list", "damaged checkpoint (extra not as written: Input should be a valid dictionary)"),
     ("models emptied", "does not fit this run's networks"),
 ])
 def test_resume_refuses_a_bad_checkpoint_without_running_it(tmp_path: Path, damage: str, words: str) -> None:

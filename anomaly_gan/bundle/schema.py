@@ -11,17 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-Bounded = Annotated[float, Field(allow_inf_nan=False, ge=-1e6, le=1e6)]  # a score or threshold
-NonNegative = Annotated[float, Field(allow_inf_nan=False, ge=0)]
-Count = Annotated[int, Field(ge=0)]
-Modes = Literal["fast", "refine", "seed"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore")
+from anomaly_gan.typed_json import Bounded, Count, Finite, Modes, NonNegative, first_problem
+from anomaly_gan.typed_json import Strict as _Strict
 
 
 class Network(_Strict):
@@ -131,11 +124,4 @@ class ModelJson(_Strict):
 
 def check_model_json(raw: dict) -> str | None:
     """None when `raw` has model.json's shape, else the first problem in one line: where, and what."""
-    try:
-        ModelJson.model_validate(raw)
-    except ValidationError as e:
-        error = e.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        return f"{where}: {message}" if where else message
-    return None
+    return first_problem(ModelJson, raw)

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import TextIO
 
 from anomaly_gan.fsutil import atomic_write_json
+from anomaly_gan.report.schema import RecordJson, RunJson
+from anomaly_gan.typed_json import first_problem
 
 RUN = "run.json"
 RECORDS = "results.jsonl"
@@ -151,11 +153,15 @@ class ResultsError(ValueError):
 def read_results(folder: Path) -> Results:
     path = folder / RUN
     try:
-        return Results.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ResultsError(f"{folder}: no {RUN} (run detect or evaluate first)") from None
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ResultsError(f"{path}: not a results file anomaly-gan wrote ({type(e).__name__}: {e})") from None
+    problem = first_problem(RunJson, raw)
+    if problem:
+        raise ResultsError(f"{path}: not a results file anomaly-gan wrote ({problem})")
+    return Results.from_dict(raw)
 
 
 def read_records(folder: Path) -> Iterator[Record]:
@@ -168,10 +174,13 @@ def read_records(folder: Path) -> Iterator[Record]:
             if not line.endswith("\n"):
                 return
             try:
-                yield Record.from_dict(json.loads(line))
-            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
-                raise ResultsError(f"{path}:{number}: not a record anomaly-gan wrote ({type(e).__name__})"
-                                   ) from None
+                raw = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ResultsError(f"{path}:{number}: not a record anomaly-gan wrote ({e.msg})") from None
+            problem = first_problem(RecordJson, raw)
+            if problem:
+                raise ResultsError(f"{path}:{number}: not a record anomaly-gan wrote ({problem})")
+            yield Record.from_dict(raw)
 
 
 def top_records(folder: Path, n: int) -> list[Record]:
