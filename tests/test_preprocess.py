@@ -39,8 +39,9 @@ def test_cli_preprocess_writes_seed_layout(tmp_path: Path) -> None:
     (tmp_path / "raw" / "rgb" / "f9.png").write_bytes(b"broken")
     result = CliRunner().invoke(app, ["preprocess", str(tmp_path / "raw"), str(tmp_path / "out"),
                                       "--intrinsics", "320,240,280,280,159.5,119.5"])
-    assert result.exit_code == 0, result.output
-    assert "wrote 3 scans" in result.output
+    assert result.exit_code == 2, result.output  # the broken file is named, the rest written
+    assert "f9.png: colour without depth partner" in result.output and "wrote 3 scans" in result.output
+    assert "1 skipped" in result.output
     refs = find_scans(tmp_path / "out").refs
     assert {r.layout for r in refs} == {"seed"} and load_scan(refs[0]).depth_unit == "mm"
     again = CliRunner().invoke(app, ["preprocess", str(tmp_path / "raw"), str(tmp_path / "out")])

@@ -54,7 +54,7 @@ def synth(
 
     `--shape digits` writes the 1,797 handwritten digits scikit-learn ships (no download).
     """
-    started, written = time.perf_counter(), 0
+    started, written, skipped = time.perf_counter(), 0, []
     if shape == ["digits"]:
         output_dir(out, force)
         with progress_bar("writing digits", 1797) as advance:
@@ -63,14 +63,15 @@ def synth(
                 advance()
     elif from_ is not None:
         try:
-            refs = find_scans(from_).refs
+            found = find_scans(from_)
         except ScanError as e:
             raise fail(str(e)) from None
         output_dir(out, force, [from_])
-        with progress_bar("injecting", len(refs)) as advance:
-            for result in inject_into(refs, out, 0.5 if defect_rate is None else defect_rate, seed):
+        skipped = list(found.skipped)
+        with progress_bar("injecting", len(found.refs)) as advance:
+            for result in inject_into(found.refs, out, 0.5 if defect_rate is None else defect_rate, seed):
                 if isinstance(result, ScanError):
-                    warn(str(result))
+                    skipped.append(str(result))
                 else:
                     written += 1
                 advance()
@@ -87,7 +88,12 @@ def synth(
                     written += 1
                     advance()
     elapsed = time.perf_counter() - started
-    console.print(f"wrote {written} scans to {out} in {elapsed:.1f} s ({written / elapsed:.0f} scans/s)")
+    for line in skipped:
+        warn(line)
+    console.print(f"wrote {written} scans to {out} in {elapsed:.1f} s ({written / elapsed:.0f} scans/s)"
+                  + (f"; {len(skipped)} skipped" if skipped else ""))
+    if skipped:
+        raise typer.Exit(2)
 
 
 @command()
@@ -113,24 +119,25 @@ def preprocess(
     config = PreprocessConfig(near, far, margin=margin, size=size, intrinsics=_intrinsics(intrinsics))
     open3d()  # plane removal needs it; a missing libusb is one line, before any work
     try:
-        refs = find_scans(raw).refs
+        found = find_scans(raw)
     except ScanError as e:
         raise fail(str(e)) from None
     output_dir(out, force, [raw])
-    done, bad = 0, 0
-    with progress_bar("preprocessing", len(refs)) as advance:
-        for _, scan in iter_scans(refs):
+    done, skipped = 0, list(found.skipped)
+    with progress_bar("preprocessing", len(found.refs)) as advance:
+        for _, scan in iter_scans(found.refs):
             try:
                 if isinstance(scan, ScanError):
                     raise scan
                 write_scan(preprocess_scan(scan, config), out, "seed")
                 done += 1
             except ScanError as e:
-                warn(str(e))
-                bad += 1
+                skipped.append(str(e))
             advance()
-    console.print(f"wrote {done} scans to {out}" + (f"; {bad} skipped" if bad else ""))
-    if bad and not done:
+    for line in skipped:
+        warn(line)
+    console.print(f"wrote {done} scans to {out}" + (f"; {len(skipped)} skipped" if skipped else ""))
+    if skipped:
         raise typer.Exit(2)
 
 

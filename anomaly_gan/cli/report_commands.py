@@ -63,7 +63,8 @@ def evaluate(
 ) -> None:
     """Measure a bundle on labelled scans: ROC/AUROC, PR/AP, F1, thresholds, pixel AUROC, AU-PRO."""
     try:
-        refs = labelled_refs(root, normal, anomalous or [], normal_class)
+        found = labelled_refs(root, normal, anomalous or [], normal_class)
+        refs = found.refs
         overlap = training_overlap(refs, read_meta(model))
     except (ScanError, BundleError) as e:
         raise fail(str(e)) from None
@@ -78,7 +79,7 @@ def evaluate(
     folder = output_dir(out or run_folder(Path("reports/eval")), force, inputs)
     with progress_bar(f"evaluate ({detector.mode})", len(refs)) as advance:
         metrics, results = run_evaluate(refs, detector, folder, Output(), advance)
-    for line in results.unreadable:
+    for line in found.skipped + results.unreadable:
         warn(line)
     report = render_report(folder)
     table = Table(title=f"{detector.label} on {metrics['normal']} normal + {metrics['anomalous']} anomalous scans")
@@ -97,7 +98,7 @@ def evaluate(
     console.print(table)
     console.print(f"threshold {detector.threshold:.3f}: {detector.threshold_origin}")
     console.print(f"metrics: {folder / 'metrics.json'}; report: {report}")
-    if results.unreadable:
+    if found.skipped or results.unreadable:
         raise typer.Exit(2)
 
 

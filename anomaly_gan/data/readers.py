@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import stat
-from contextlib import nullcontext
 from pathlib import Path
 
 import cv2
@@ -15,7 +14,8 @@ from anomaly_gan.data.scan import ScanError
 from anomaly_gan.deps import MissingDependency, native_output, open3d
 
 # We report bad files ourselves: OpenCV's own log lines would only confuse users. libjpeg's
-# "Corrupt JPEG data" lines bypass that log; _decode captures them and names the file.
+# "Corrupt JPEG data" and libpng's "libpng error" lines bypass that log; _decode captures them and
+# names the file.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
@@ -51,14 +51,14 @@ def _decode(path: Path) -> np.ndarray:
         raise ScanError(f"{path}: truncated JPEG (no end-of-image marker)")
     if suffix == ".png" and b"IEND" not in data[-32:]:
         raise ScanError(f"{path}: truncated PNG (no IEND chunk)")
-    jpeg = suffix in (".jpg", ".jpeg")
-    with native_output() if jpeg else nullcontext([]) as said:  # libjpeg reports corrupt data on stderr
+    with native_output() as said:  # libjpeg and libpng report damaged data on stderr, past OpenCV's log
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     corrupt = [line for line in said if line.startswith("Corrupt JPEG data")]
     if corrupt:
         raise ScanError(f"{path}: damaged JPEG (libjpeg: {corrupt[0]})")
+    damaged = [line.removeprefix("libpng error: ") for line in said if line.startswith("libpng error:")]
     if image is None or image.size == 0:
-        raise ScanError(f"{path}: not a readable image")
+        raise ScanError(f"{path}: damaged PNG (libpng: {damaged[0]})" if damaged else f"{path}: not a readable image")
     return image
 
 

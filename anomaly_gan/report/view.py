@@ -11,6 +11,7 @@ import open3d as o3d
 from anomaly_gan.data.camera import Intrinsics, backproject, to_mm
 from anomaly_gan.data.scan import Scan
 from anomaly_gan.data.tensor import resize_scan
+from anomaly_gan.deps import native_output
 
 FLAT_MM = 1000.0  # a colour-only scan is drawn as a flat picture this far from the camera
 GREY = 150  # points of a depth-only scan
@@ -39,6 +40,9 @@ def scan_cloud(scan: Scan, amap: np.ndarray | None = None, scale: float = 1.0) -
 def write_cloud(cloud: o3d.geometry.PointCloud, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    if not o3d.io.write_point_cloud(str(tmp), cloud):
-        raise OSError(f"{path}: could not write the point cloud")
+    with native_output() as said:  # RPly says why on stderr ("RPly: Unable to open file")
+        written = o3d.io.write_point_cloud(str(tmp), cloud)
+    if not written:
+        why = f" ({said[0]})" if said else ""
+        raise OSError(f"{path}: could not write the point cloud{why}")
     tmp.replace(path)
