@@ -6,8 +6,15 @@ Pure numbers, no networks: `detect.calibrate` fits it after training, `detect.de
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
+
+# The score's components, by name: keys of a calibration's mean, spread and weights, fields of a
+# record. Measured on the reconstruction (the first six) and by the segmentation head.
+Component = Literal["colour", "depth", "feature", "critic", "peak", "search", "head"]
+COLOUR, DEPTH, FEATURE, CRITIC, PEAK, SEARCH, HEAD = get_args(Component)
+RESIDUAL_COMPONENTS: tuple[Component, ...] = (COLOUR, DEPTH, FEATURE, CRITIC, PEAK, SEARCH)
 
 
 @dataclass
@@ -15,9 +22,9 @@ class Calibration:
     """Component statistics of held-out good scans, the weights that combine the components,
     the good scans' combined scores and the threshold set from them."""
 
-    mean: dict[str, float]
-    std: dict[str, float]
-    weights: dict[str, float]
+    mean: dict[Component, float]
+    std: dict[Component, float]
+    weights: dict[Component, float]
     weights_origin: str = ""
     good_scores: list[float] = field(default_factory=list)
     far: float = 0.01

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from anomaly_gan import __version__
-from anomaly_gan.bundle.calibration import Calibration
+from anomaly_gan.bundle.calibration import COLOUR, DEPTH, Calibration
 from anomaly_gan.bundle.schema import check_model_json
 from anomaly_gan.data.channels import CHANNEL_SETS, Channels
 from anomaly_gan.data.framing import Framing
@@ -115,8 +115,8 @@ class BundleMeta:
         if t.default_steps and t.steps < t.default_steps / 2:
             reasons.append(f"{t.steps} GAN steps, under half the default {t.default_steps}")
         fast = self.calibration.get("fast")
-        if fast is not None and {"colour", "depth"} <= set(fast.mean):
-            error = (fast.mean["colour"] + fast.mean["depth"]) / 2
+        if fast is not None and {COLOUR, DEPTH} <= set(fast.mean):
+            error = (fast.mean[COLOUR] + fast.mean[DEPTH]) / 2
             if error > UNDERTRAINED_RESIDUAL:
                 reasons.append(f"held-out good scans reconstructed with error {error:.2f} (trained bundles: "
                                f"{TRAINED_RESIDUAL})")

@@ -11,11 +11,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from anomaly_gan.bundle.calibration import Calibration
+from anomaly_gan.bundle.calibration import SEARCH, Calibration
 from anomaly_gan.bundle.meta import MODES
 from anomaly_gan.detect.scorer import Scorer
 
-SEED_WEIGHTS = {"search": 1.0}  # seed mode scores exactly as the publication did
+SEED_WEIGHTS = {SEARCH: 1.0}  # seed mode scores exactly as the publication did
 SEED_SCANS = 40  # held-out good scans the slow seed mode is calibrated on
 
 

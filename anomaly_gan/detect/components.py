@@ -24,11 +24,20 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from anomaly_gan.bundle.calibration import (
+    COLOUR,
+    CRITIC,
+    DEPTH,
+    FEATURE,
+    HEAD,
+    PEAK,
+    RESIDUAL_COMPONENTS,
+    SEARCH,
+)
 from anomaly_gan.data.channels import RGBD, Channels
 from anomaly_gan.data.tensor import OBJECT_LEVEL
 
-COMPONENTS = ("colour", "depth", "feature", "critic", "peak", "search")
-HEAD = "head"
+COMPONENTS = RESIDUAL_COMPONENTS  # what components() measures besides the head
 HEAD_TOP = 16  # pixels at 64x64 (scaled with the area at 32 and 128): about a 4x4 defect
 
 
@@ -60,14 +69,14 @@ def components(x: torch.Tensor, recon: torch.Tensor, critic, search_loss: torch.
         area = on_object.flatten(1).sum(1)
         values = {}
         if channels.colour:
-            values["colour"] = (residual[:, :3].mean(1) * on_object).flatten(1).sum(1) / area
+            values[COLOUR] = (residual[:, :3].mean(1) * on_object).flatten(1).sum(1) / area
         if channels.depth:
-            values["depth"] = (residual[:, 3] * on_object).flatten(1).sum(1) / area
+            values[DEPTH] = (residual[:, 3] * on_object).flatten(1).sum(1) / area
         values |= {
-            "feature": ((feat_x - feat_r) ** 2).mean(1),
-            "critic": -score_x,
-            "peak": torch.quantile(residual_map.flatten(1), 0.99, dim=1),
-            "search": search_loss,
+            FEATURE: ((feat_x - feat_r) ** 2).mean(1),
+            CRITIC: -score_x,
+            PEAK: torch.quantile(residual_map.flatten(1), 0.99, dim=1),
+            SEARCH: search_loss,
         }
         combined = residual_map
         if segmenter is not None:

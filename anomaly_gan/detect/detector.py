@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from anomaly_gan.bundle.calibration import Calibration, total
+from anomaly_gan.bundle.calibration import PEAK, Calibration, total
 from anomaly_gan.bundle.meta import MODES, InvertSettings
 from anomaly_gan.bundle.store import Bundle
 from anomaly_gan.data.camera import convert_depth, to_mm
@@ -86,7 +86,7 @@ class Detector:
     def map_scales(self) -> tuple[float, float, float]:
         """Levels drawn at full heat for the combined, colour and depth maps: a probability of 1
         for the head's map, else well above the residual peak of good scans."""
-        residual = self.calibration.mean["peak"] + 4 * self.calibration.std["peak"]
+        residual = self.calibration.mean[PEAK] + 4 * self.calibration.std[PEAK]
         return (1.0 if self.bundle.segmenter is not None else residual, residual, residual)
 
     def refuses(self, scan: Scan) -> str | None:
