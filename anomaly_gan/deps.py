@@ -29,10 +29,12 @@ def open3d() -> ModuleType:
     except (ImportError, OSError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         if "libusb" in reason:
-            raise MissingDependency(f"open3d needs the system library libusb-1.0, which is missing; "
-                                    f"install it with: {INSTALL_LIBUSB}") from None
-        raise MissingDependency(f"open3d cannot be loaded ({reason}); reinstall it with: "
-                                "pip install --force-reinstall open3d") from None
+            raise MissingDependency(
+                f"open3d needs the system library libusb-1.0, which is missing; install it with: {INSTALL_LIBUSB}"
+            ) from None
+        raise MissingDependency(
+            f"open3d cannot be loaded ({reason}); reinstall it with: pip install --force-reinstall open3d"
+        ) from None
 
 
 @contextmanager

@@ -24,8 +24,9 @@ class World:
 
     @classmethod
     def from_env(cls) -> World:
-        return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-                   int(os.environ.get("LOCAL_RANK", 0)))
+        return cls(
+            int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+        )
 
     @property
     def main(self) -> bool:
@@ -51,8 +52,9 @@ class World:
         try:
             dist.barrier()
         except RuntimeError as e:
-            raise RankFailed(f"rank {self.rank}: another rank stopped before {what} "
-                             f"({str(e).splitlines()[0][:120]})") from None
+            raise RankFailed(
+                f"rank {self.rank}: another rank stopped before {what} ({str(e).splitlines()[0][:120]})"
+            ) from None
 
     def stop(self) -> None:
         import torch.distributed as dist

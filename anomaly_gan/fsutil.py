@@ -40,9 +40,11 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 def atomic_write_chunks(path: Path, chunks: Iterable[str]) -> None:
     """Text produced piece by piece (a large report), never held whole in memory."""
+
     def write(f: BinaryIO) -> None:
         for chunk in chunks:
             f.write(chunk.encode("utf-8"))
+
     _atomic_write(path, write)
 
 
@@ -97,8 +99,9 @@ def plain_name(name: str, what: str) -> str:
     """`name` if it is one ordinary path component (a class name, a scan id), else ValueError:
     a name with '/', '\\', '..' or NUL would write outside the folder meant for it."""
     if not name or name in (".", "..") or any(c in name for c in "/\\\0") or name.startswith("-"):
-        raise ValueError(f"{what} {name!r}: use a plain name (letters, digits, '-', '_', '.'; no '/', '\\', "
-                         "'..' or NUL)")
+        raise ValueError(
+            f"{what} {name!r}: use a plain name (letters, digits, '-', '_', '.'; no '/', '\\', '..' or NUL)"
+        )
     return name
 
 
@@ -110,8 +113,10 @@ def refuse_over_inputs(path: Path, inputs: Iterable[Path]) -> None:
         source = Path(given).resolve()
         if source == out or source.is_relative_to(out):
             what = "is" if source == out else "holds"
-            raise OutputExistsError(f"{path}: the output folder {what} the input {given}; choose another --out "
-                                    "(with or without --force, an input is never deleted)")
+            raise OutputExistsError(
+                f"{path}: the output folder {what} the input {given}; choose another --out "
+                "(with or without --force, an input is never deleted)"
+            )
 
 
 def prepare_output_dir(path: Path, force: bool, inputs: Iterable[Path] = ()) -> Path:

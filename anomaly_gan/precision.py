@@ -34,8 +34,10 @@ def resolve_precision(name: str, device: torch.device) -> str:
         raise ValueError(f"unknown precision {name!r}; use {', '.join(PRECISIONS)}")
     native = bf16_native(device)
     if name == "bf16" and not native:
-        raise ValueError(f"--precision bf16 was asked for, but this {device.type.upper()} has no native bfloat16 "
-                         "(AVX-512 BF16 or AMX); use --precision auto or fp32")
+        raise ValueError(
+            f"--precision bf16 was asked for, but this {device.type.upper()} has no native bfloat16 "
+            "(AVX-512 BF16 or AMX); use --precision auto or fp32"
+        )
     return "bf16" if name == "bf16" or (name == "auto" and native) else "fp32"
 
 

@@ -15,12 +15,22 @@ from pathlib import Path
 
 GROUPS = {
     "Results (the README's table and the reports it links)": (
-        "detect_kinect", "kinect_table", "digits_one_class", "synth_vs_real"),
-    "Speed and memory": (
-        "train_speed", "train_kinect", "detect_memory", "image_sizes", "cuda_kinect", "ddp_scaling"),
+        "detect_kinect",
+        "kinect_table",
+        "digits_one_class",
+        "synth_vs_real",
+    ),
+    "Speed and memory": ("train_speed", "train_kinect", "detect_memory", "image_sizes", "cuda_kinect", "ddp_scaling"),
     "Decision records (an idea measured on validation blocks, kept or not; docs/decisions.md)": (
-        "framing_variants", "head_variants", "heldout_kinds", "mesh_defects", "patch_memory", "refine_restarts",
-        "score_combination", "train_ablation"),
+        "framing_variants",
+        "head_variants",
+        "heldout_kinds",
+        "mesh_defects",
+        "patch_memory",
+        "refine_restarts",
+        "score_combination",
+        "train_ablation",
+    ),
 }
 HERE = Path(__file__).resolve().parent
 

@@ -45,8 +45,9 @@ from benchmarks.train_kinect import probe
 CUDA, CPU = torch.device("cuda"), torch.device("cpu")
 
 
-def rate_and_scores(bundle: Path, mode: str, batch: int, device: torch.device, timed: list,
-                    scans: list | None = None) -> tuple[float, np.ndarray | None, float]:
+def rate_and_scores(
+    bundle: Path, mode: str, batch: int, device: torch.device, timed: list, scans: list | None = None
+) -> tuple[float, np.ndarray | None, float]:
     """Scans/s over `timed`, scores of `scans` (default: of `timed`), and the bundle's threshold."""
     detector = Detector(load_bundle(bundle), DetectOptions(mode, batch), device)
     detector.score(timed[:batch])  # warm-up at the timed batch shape: cuDNN plans, lazy initialisation
@@ -74,17 +75,23 @@ def speed_rows(bundle: Path, scans: list, report: Report) -> None:
         rates = " | ".join(f"{gpu[b][0]:.0f}" if b in gpu else "-" for b in (64, 256, 1024))
         best = max(r for r, _, _ in gpu.values())
         name = mode if tf32 else f"{mode}, TF32 off"
-        report.add(f"| {name} | {rates} | {cpu_rate:.1f} | {gpu[64][0] / cpu_rate:.0f}x | {spread:.3f} | "
-                   f"{flips:.1%} | {best / seed_rate:.0f}x |")
+        report.add(
+            f"| {name} | {rates} | {cpu_rate:.1f} | {gpu[64][0] / cpu_rate:.0f}x | {spread:.3f} | "
+            f"{flips:.1%} | {best / seed_rate:.0f}x |"
+        )
     torch.backends.cudnn.allow_tf32 = True
     report.add("", f"Publication's unbatched seed search on the GPU: {seed_rate:.2f} scans/s.")
 
 
-def quality_rows(objectives: list[str], roots: dict[str, Path], test: dict[str, list], models: Path,
-                 report: Report) -> Path:
+def quality_rows(
+    objectives: list[str], roots: dict[str, Path], test: dict[str, list], models: Path, report: Report
+) -> Path:
     """Step rates GPU vs CPU, then every class trained and scored on the GPU; returns the first bundle."""
-    report.add("## Training step rates (20-step probe after 3 warm-up steps, sphere)\n",
-               "| objective | GPU steps/s | CPU steps/s | GPU/CPU | GPU real images/s |", "|---|---|---|---|---|")
+    report.add(
+        "## Training step rates (20-step probe after 3 warm-up steps, sphere)\n",
+        "| objective | GPU steps/s | CPU steps/s | GPU/CPU | GPU real images/s |",
+        "|---|---|---|---|---|",
+    )
     base = TrainConfig(name="sphere", data=roots["train"])
     for name in objectives:
         config = replace(base, objective=name)
@@ -92,9 +99,13 @@ def quality_rows(objectives: list[str], roots: dict[str, Path], test: dict[str, 
         gpu_s, gpu_images, _ = probe(config, data.train.to(CUDA), 20)
         cpu_s, _, _ = probe(config, data.train, 20)
         report.add(f"| {name} | {1 / gpu_s:.1f} | {1 / cpu_s:.2f} | {cpu_s / gpu_s:.1f}x | {gpu_images:.0f} |")
-    report.add("", "## Full default runs on the GPU, scored on the GPU\n",
-               "| class | objective | train min | cross-class AUROC fast / refine / seed | published | "
-               "scans/s fast / refine / seed (batch 64) |", "|---|---|---|---|---|---|")
+    report.add(
+        "",
+        "## Full default runs on the GPU, scored on the GPU\n",
+        "| class | objective | train min | cross-class AUROC fast / refine / seed | published | "
+        "scans/s fast / refine / seed (batch 64) |",
+        "|---|---|---|---|---|---|",
+    )
     bundles = []
     for name in objectives:
         for cls in CLASSES:
@@ -108,8 +119,9 @@ def quality_rows(objectives: list[str], roots: dict[str, Path], test: dict[str, 
                 aurocs.append(f"{auroc(normal.scores, detector.score(others).scores):.3f}")
                 rates.append(f"{rate:.0f}")
             published = PUBLISHED[cls][0 if name == "gan" else 1]
-            report.add(f"| {cls} | {name} | {minutes:.1f} | {' / '.join(aurocs)} | {published:.2f} | "
-                       f"{' / '.join(rates)} |")
+            report.add(
+                f"| {cls} | {name} | {minutes:.1f} | {' / '.join(aurocs)} | {published:.2f} | {' / '.join(rates)} |"
+            )
     return bundles[0]
 
 
@@ -126,23 +138,29 @@ def main() -> None:
     roots = block_split(args.data, scratch("kinect-split-cuda"))
     test = {c: [s for _, s in iter_scans(find_scans(roots["test"] / c).refs)] for c in CLASSES}
     report = Report(args.out / ("cuda_speed.md" if args.speed_only else "cuda_benchmark.md"))
-    report.add("# Kinect scans on a CUDA GPU\n",
-               f"Machine: {machine()}, GPU {torch.cuda.get_device_name()}. Block split as in detect_kinect.py "
-               f"({', '.join(f'{c} {len(test[c])}' for c in CLASSES)} test scans); default settings; training "
-               "under bf16 autocast on the GPU, detection in float32.\n")
+    report.add(
+        "# Kinect scans on a CUDA GPU\n",
+        f"Machine: {machine()}, GPU {torch.cuda.get_device_name()}. Block split as in detect_kinect.py "
+        f"({', '.join(f'{c} {len(test[c])}' for c in CLASSES)} test scans); default settings; training "
+        "under bf16 autocast on the GPU, detection in float32.\n",
+    )
     if args.speed_only:
         first, _ = train_bundle(CLASSES[0], args.objectives[0], roots["train"], args.models, device="cuda")
     else:
         first = quality_rows(args.objectives, roots, test, args.models, report)
     mixed = [s for c in CLASSES for s in test[c]]
-    report.add("", f"## Speed and agreement: {first.name}, the {len(mixed)} test scans of all classes\n",
-               "GPU scans/s timed on 1,024 scans (seed: 64) per batch size; CPU (all cores, batch 64) on the "
-               f"{len(mixed)} (seed: every 9th). `max diff` = largest |GPU - CPU| score over the std of the CPU "
-               "scores; "
-               "`flips` = scans flagged on one device and not the other at the calibrated threshold; last column: "
-               "the best GPU batch size against the publication's unbatched seed search on the same GPU.\n",
-               "| mode | GPU b64 | GPU b256 | GPU b1024 | CPU b64 | GPU/CPU (b64) | max diff / std | flips | "
-               "vs unbatched seed |", "|---|---|---|---|---|---|---|---|---|")
+    report.add(
+        "",
+        f"## Speed and agreement: {first.name}, the {len(mixed)} test scans of all classes\n",
+        "GPU scans/s timed on 1,024 scans (seed: 64) per batch size; CPU (all cores, batch 64) on the "
+        f"{len(mixed)} (seed: every 9th). `max diff` = largest |GPU - CPU| score over the std of the CPU "
+        "scores; "
+        "`flips` = scans flagged on one device and not the other at the calibrated threshold; last column: "
+        "the best GPU batch size against the publication's unbatched seed search on the same GPU.\n",
+        "| mode | GPU b64 | GPU b256 | GPU b1024 | CPU b64 | GPU/CPU (b64) | max diff / std | flips | "
+        "vs unbatched seed |",
+        "|---|---|---|---|---|---|---|---|---|",
+    )
     speed_rows(first, mixed, report)
 
 

@@ -32,9 +32,27 @@ def gan_step_seconds(processes: int, steps: int, objective: str) -> float:
     out = WORK / f"p{processes}"
     shutil.rmtree(out, ignore_errors=True)
     threads = max(1, (os.cpu_count() or 1) // processes)
-    command = [str(Path(sys.executable).with_name("torchrun")), "--nproc-per-node", str(processes), "-m",
-               "anomaly_gan", "train", "--shape", "sphere", "--data", str(KINECT), "--objective", objective,
-               "--steps", str(steps), "--encoder-steps", "1", "--no-head", "--out", str(out)]
+    command = [
+        str(Path(sys.executable).with_name("torchrun")),
+        "--nproc-per-node",
+        str(processes),
+        "-m",
+        "anomaly_gan",
+        "train",
+        "--shape",
+        "sphere",
+        "--data",
+        str(KINECT),
+        "--objective",
+        objective,
+        "--steps",
+        str(steps),
+        "--encoder-steps",
+        "1",
+        "--no-head",
+        "--out",
+        str(out),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
     if done.returncode != 0:
         raise SystemExit(f"training with {processes} processes failed:\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
@@ -51,17 +69,23 @@ def main() -> None:
     args = parser.parse_args()
     batch = TrainConfig(name="sphere").batch_size
     report = Report(args.out / "ddp_scaling.md")
-    report.add("# Data-parallel training: steps/s by process count", "",
-               f"Machine: {machine()}. Kinect sphere scans, objective {args.objective}, default networks, global "
-               f"batch {batch}, {args.steps} GAN steps per run (first {WARM_UP} left out).", "",
-               "| processes | threads each | batch each | GAN steps/s | images/s | speed-up |",
-               "|---:|---:|---:|---:|---:|---:|")
+    report.add(
+        "# Data-parallel training: steps/s by process count",
+        "",
+        f"Machine: {machine()}. Kinect sphere scans, objective {args.objective}, default networks, global "
+        f"batch {batch}, {args.steps} GAN steps per run (first {WARM_UP} left out).",
+        "",
+        "| processes | threads each | batch each | GAN steps/s | images/s | speed-up |",
+        "|---:|---:|---:|---:|---:|---:|",
+    )
     base = None
     for p in args.processes:
         seconds = gan_step_seconds(p, args.steps, args.objective)
         base = base or seconds
-        report.add(f"| {p} | {max(1, (os.cpu_count() or 1) // p)} | {batch // p} | {1 / seconds:.2f} | "
-                   f"{batch / seconds:.0f} | {base / seconds:.2f}x |")
+        report.add(
+            f"| {p} | {max(1, (os.cpu_count() or 1) // p)} | {batch // p} | {1 / seconds:.2f} | "
+            f"{batch / seconds:.0f} | {base / seconds:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

@@ -62,8 +62,23 @@ def run_cli(folder: Path, model: Path, out: Path) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one `anomaly-gan detect` process."""
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "anomaly_gan", "detect", str(folder), "--model", str(model),
-                              "--mode", "fast", "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "anomaly_gan",
+            "detect",
+            str(folder),
+            "--model",
+            str(model),
+            "--mode",
+            "fast",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
     if status != 0:
@@ -79,14 +94,21 @@ def main() -> None:
     args = parser.parse_args()
     source = KINECT / "sphere"
     report = Report(args.out / "detect_memory.md")
-    report.add("# detect at scale: memory, speed, report size", "",
-               f"Machine: {machine()}. Bundle: {args.model} (Kinect sphere, fast mode). Scans: the 375 real Kinect "
-               "sphere scans, linked repeatedly under new names. Default output: panels for flagged and top-500 "
-               "scans, report with 500 pictures.", "")
+    report.add(
+        "# detect at scale: memory, speed, report size",
+        "",
+        f"Machine: {machine()}. Bundle: {args.model} (Kinect sphere, fast mode). Scans: the 375 real Kinect "
+        "sphere scans, linked repeatedly under new names. Default output: panels for flagged and top-500 "
+        "scans, report with 500 pictures.",
+        "",
+    )
     core = core_rate(args.model, source)
-    report.add(f"Core (Detector.score on decoded batches of 64, same run): {core:.0f} scans/s", "",
-               "| scans | wall s | scans/s | of core | peak RSS MiB | vs first | report.html MiB | panels |",
-               "|---:|---:|---:|---:|---:|---:|---:|---:|")
+    report.add(
+        f"Core (Detector.score on decoded batches of 64, same run): {core:.0f} scans/s",
+        "",
+        "| scans | wall s | scans/s | of core | peak RSS MiB | vs first | report.html MiB | panels |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    )
     first = None
     for count in args.sizes:
         folder = linked_folder(source, count)
@@ -96,8 +118,10 @@ def main() -> None:
         assert read_results(out).scans == count
         panels = len(list((out / "maps").glob("*.jpg")))
         size = (out / "report.html").stat().st_size / 2**20
-        report.add(f"| {count} | {seconds:.1f} | {count / seconds:.0f} | {count / seconds / core:.0%} | {rss:.0f} | "
-                   f"{rss / first - 1:+.1%} | {size:.1f} | {panels} |")
+        report.add(
+            f"| {count} | {seconds:.1f} | {count / seconds:.0f} | {count / seconds / core:.0%} | {rss:.0f} | "
+            f"{rss / first - 1:+.1%} | {size:.1f} | {panels} |"
+        )
 
 
 if __name__ == "__main__":

@@ -44,19 +44,32 @@ def main() -> None:
     roots = block_split(source, WORK, BLOCK, TEST_EVERY, DIGITS)
     test = {d: [s for _, s in iter_scans(find_scans(roots["test"] / d).refs)] for d in DIGITS}
     report = Report(args.out / "digits_one_class.md")
-    report.add("# One-class digits (scikit-learn's handwritten digits)", "",
-               f"Machine: {machine()}, CPU only. Images upsampled 8x8 -> {args.size}x{args.size}, grayscale, "
-               f"colour-only (rgb) bundles, objective gan, {args.steps} GAN steps, {args.steps // 2} encoder and "
-               f"head steps. Split: blocks of {BLOCK} consecutive images, every {TEST_EVERY}th block test. "
-               "Normal: the digit's test blocks; anomalous: every other digit's test blocks. Fast mode.", "",
-               "| digit | train images | test normal | test other digits | AUROC | TPR at calibrated threshold "
-               "| FPR | train min | scans/s |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    report.add(
+        "# One-class digits (scikit-learn's handwritten digits)",
+        "",
+        f"Machine: {machine()}, CPU only. Images upsampled 8x8 -> {args.size}x{args.size}, grayscale, "
+        f"colour-only (rgb) bundles, objective gan, {args.steps} GAN steps, {args.steps // 2} encoder and "
+        f"head steps. Split: blocks of {BLOCK} consecutive images, every {TEST_EVERY}th block test. "
+        "Normal: the digit's test blocks; anomalous: every other digit's test blocks. Fast mode.",
+        "",
+        "| digit | train images | test normal | test other digits | AUROC | TPR at calibrated threshold "
+        "| FPR | train min | scans/s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    )
     results = []
     for digit in args.digits:
         started = time.perf_counter()
-        config = TrainConfig(name=digit, data=roots["train"], out=WORK / "models", image_size=args.size,
-                             steps=args.steps, encoder_steps=args.steps // 2, head_steps=args.steps // 2,
-                             val_block=BLOCK, device="cpu")
+        config = TrainConfig(
+            name=digit,
+            data=roots["train"],
+            out=WORK / "models",
+            image_size=args.size,
+            steps=args.steps,
+            encoder_steps=args.steps // 2,
+            head_steps=args.steps // 2,
+            val_block=BLOCK,
+            device="cpu",
+        )
         bundle = load_bundle(train(config, lambda *a: None, force=True).path)
         minutes = (time.perf_counter() - started) / 60
         detector = Detector(bundle, DetectOptions("fast"), torch.device("cpu"))
@@ -65,9 +78,11 @@ def main() -> None:
         anomalous, _ = timed_score(detector, others)
         value = auroc(normal.scores, anomalous.scores)
         results.append(value)
-        report.add(f"| {digit} | {bundle.meta.training.train_scans + bundle.meta.training.validation_scans} | "
-                   f"{len(test[digit])} | {len(others)} | {value:.3f} | {anomalous.anomalous.mean():.2f} | "
-                   f"{normal.anomalous.mean():.2f} | {minutes:.1f} | {rate:.0f} |")
+        report.add(
+            f"| {digit} | {bundle.meta.training.train_scans + bundle.meta.training.validation_scans} | "
+            f"{len(test[digit])} | {len(others)} | {value:.3f} | {anomalous.anomalous.mean():.2f} | "
+            f"{normal.anomalous.mean():.2f} | {minutes:.1f} | {rate:.0f} |"
+        )
     report.add("", f"Mean AUROC over {len(results)} digits: {sum(results) / len(results):.3f}.")
 
 

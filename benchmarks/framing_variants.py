@@ -76,19 +76,29 @@ def outside_share(scans: list[Scan], framing: Framing) -> float:
 def object_pixel_auroc(normal: PixelTruth, defective: PixelTruth, chosen: np.ndarray) -> float:
     """Over the good scans' object pixels and those of the chosen defective scans."""
     pick = np.flatnonzero(chosen)
-    return pixel_auroc(normal.masks + [defective.masks[i] for i in pick],
-                       normal.maps + [defective.maps[i] for i in pick],
-                       normal.objects + [defective.objects[i] for i in pick])
+    return pixel_auroc(
+        normal.masks + [defective.masks[i] for i in pick],
+        normal.maps + [defective.maps[i] for i in pick],
+        normal.objects + [defective.objects[i] for i in pick],
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", type=Variant.parse, nargs="+",
-                        default=[Variant.parse(t) for t in ("side=40", "margin=0.5")],
-                        help="settings to compare with the shipped bundle: side=N (pixels), margin=M, seed=S, "
-                             "joined by commas")
-    parser.add_argument("--streams", type=int, nargs="+", default=[VALIDATION_SEED],
-                        help="seeds of the evaluation defects (3 copies of each good scan per stream)")
+    parser.add_argument(
+        "--variants",
+        type=Variant.parse,
+        nargs="+",
+        default=[Variant.parse(t) for t in ("side=40", "margin=0.5")],
+        help="settings to compare with the shipped bundle: side=N (pixels), margin=M, seed=S, joined by commas",
+    )
+    parser.add_argument(
+        "--streams",
+        type=int,
+        nargs="+",
+        default=[VALIDATION_SEED],
+        help="seeds of the evaluation defects (3 copies of each good scan per stream)",
+    )
     args = parser.parse_args()
     data = validation("sphere", "gan")
     other = other_classes(data, "sphere")
@@ -99,20 +109,24 @@ def main() -> None:
     rows = [("per-scan crop, margin 0.25, seed 0 (shipped)", data.bundle)]
     minutes = []
     for variant in args.variants:
-        folder, took = train_bundle("sphere", "gan", data.train_root, variant.folder, framing=variant.framing,
-                                    seed=variant.seed)
+        folder, took = train_bundle(
+            "sphere", "gan", data.train_root, variant.folder, framing=variant.framing, seed=variant.seed
+        )
         assert set(read_meta(folder).training.validation_ids) == {s.id for s in data.good}  # same held-out blocks
         rows.append((variant.text, folder))
         minutes.append(took)
     report = Report(ROOT / "reports" / "kinect" / "framing_variants.md")
     per_stream = ("injected image AUROC", "object-pixel AUROC", "TPR")
-    report.add("# Framing variants: sphere `gan`, validation blocks\n",
-               f"Machine: {machine()}. Fast mode. {len(data.good)} held-out good scans; per evaluation stream (seeds "
-               f"{', '.join(map(str, args.streams))}) 3 injected copies of each; {len(other)} scans of the other "
-               f"classes. Variants trained in {', '.join(f'{m:.1f}' for m in minutes)} min.\n",
-               "| framing | " + " | ".join(f"{name}, stream {seed}" for name in per_stream for seed in args.streams)
-               + " | cross-class AUROC | defect pixels outside the crop |",
-               "|---" * (3 + len(per_stream) * len(args.streams)) + "|")
+    report.add(
+        "# Framing variants: sphere `gan`, validation blocks\n",
+        f"Machine: {machine()}. Fast mode. {len(data.good)} held-out good scans; per evaluation stream (seeds "
+        f"{', '.join(map(str, args.streams))}) 3 injected copies of each; {len(other)} scans of the other "
+        f"classes. Variants trained in {', '.join(f'{m:.1f}' for m in minutes)} min.\n",
+        "| framing | "
+        + " | ".join(f"{name}, stream {seed}" for name in per_stream for seed in args.streams)
+        + " | cross-class AUROC | defect pixels outside the crop |",
+        "|---" * (3 + len(per_stream) * len(args.streams)) + "|",
+    )
     kind_rows = []
     for name, folder in rows:
         detector = Detector(load_bundle(folder), DetectOptions("fast"), torch.device("cpu"))
@@ -125,11 +139,17 @@ def main() -> None:
         cells += [float(np.mean(scored.anomalous[stream == s])) for s in args.streams]
         cells += [auroc(good.scores, wrong.scores), outside_share(bad, detector.bundle.meta.framing)]
         report.add(f"| {name} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
-        kind_cells = [(auroc(good.scores, scored.scores[kinds == k]), object_pixel_auroc(normal, defective, kinds == k))
-                      for k in DEFECTS]
+        kind_cells = [
+            (auroc(good.scores, scored.scores[kinds == k]), object_pixel_auroc(normal, defective, kinds == k))
+            for k in DEFECTS
+        ]
         kind_rows.append(f"| {name} | " + " | ".join(f"{a:.3f} / {p:.3f}" for a, p in kind_cells) + " |")
-    report.add("\nPer kind, all streams together: image AUROC / object-pixel AUROC\n",
-               "| framing | " + " | ".join(DEFECTS) + " |", "|---" * (1 + len(DEFECTS)) + "|", *kind_rows)
+    report.add(
+        "\nPer kind, all streams together: image AUROC / object-pixel AUROC\n",
+        "| framing | " + " | ".join(DEFECTS) + " |",
+        "|---" * (1 + len(DEFECTS)) + "|",
+        *kind_rows,
+    )
 
 
 if __name__ == "__main__":

@@ -45,12 +45,14 @@ def main() -> None:
     kinds = np.array([s.label for s in bad])
     config = TrainConfig(name=args.shape, objective=args.objective, data=data.train_root)
     report = Report(ROOT / "reports" / "kinect" / f"head_variants_{folder.name}.md")
-    report.add(f"# Head variants: {folder.name}, validation blocks\n",
-               f"Machine: {machine()}. Fast mode. {len(good)} held-out good validation scans and {len(bad)} "
-               f"injected copies (evaluation defects, seed {VALIDATION_SEED}). Image AUROC.\n",
-               "| head steps | seed | head minutes | score | head component | top-4 | top-64 | map max | TPR | "
-               "object-pixel | head median, good held-out / trained-on | " + " | ".join(DEFECTS) + " |",
-               "|---" * (11 + len(DEFECTS)) + "|")
+    report.add(
+        f"# Head variants: {folder.name}, validation blocks\n",
+        f"Machine: {machine()}. Fast mode. {len(good)} held-out good validation scans and {len(bad)} "
+        f"injected copies (evaluation defects, seed {VALIDATION_SEED}). Image AUROC.\n",
+        "| head steps | seed | head minutes | score | head component | top-4 | top-64 | map max | TPR | "
+        "object-pixel | head median, good held-out / trained-on | " + " | ".join(DEFECTS) + " |",
+        "|---" * (11 + len(DEFECTS)) + "|",
+    )
     trained_on = data.trained_on[::4]
     for steps in args.steps:
         for seed in args.seeds:
@@ -62,14 +64,24 @@ def main() -> None:
             truth = PixelTruth()
             truth(good, g)
             truth(bad, b)
-            cells = [auroc(g.scores, b.scores), auroc(g.scored.values["head"], b.scored.values["head"]),
-                     auroc(top_mean(gm, 4), top_mean(bm, 4)), auroc(top_mean(gm, 64), top_mean(bm, 64)),
-                     auroc(top_mean(gm, 1), top_mean(bm, 1)), float(np.mean(b.anomalous)),
-                     truth.metrics()["object_pixel_auroc"]]
+            cells = [
+                auroc(g.scores, b.scores),
+                auroc(g.scored.values["head"], b.scored.values["head"]),
+                auroc(top_mean(gm, 4), top_mean(bm, 4)),
+                auroc(top_mean(gm, 64), top_mean(bm, 64)),
+                auroc(top_mean(gm, 1), top_mean(bm, 1)),
+                float(np.mean(b.anomalous)),
+                truth.metrics()["object_pixel_auroc"],
+            ]
             medians = f"{np.median(g.scored.values['head']):.3f} / {np.median(t.scored.values['head']):.3f}"
             kind_cells = [auroc(g.scores, b.scores[kinds == k]) for k in DEFECTS]
-            report.add(f"| {steps} | {seed} | {minutes:.1f} | " + " | ".join(f"{c:.3f}" for c in cells)
-                       + f" | {medians} | " + " | ".join(f"{c:.3f}" for c in kind_cells) + " |")
+            report.add(
+                f"| {steps} | {seed} | {minutes:.1f} | "
+                + " | ".join(f"{c:.3f}" for c in cells)
+                + f" | {medians} | "
+                + " | ".join(f"{c:.3f}" for c in kind_cells)
+                + " |"
+            )
 
 
 if __name__ == "__main__":

@@ -50,12 +50,15 @@ def main() -> None:
     normal = [s for _, s in iter_scans(find_scans(roots["test"] / args.shape).refs)]
     config = TrainConfig(name=args.shape, objective=args.objective, data=roots["train"])
     report = Report(ROOT / "reports" / "kinect" / "heldout_kinds.md")
-    report.add(f"# Leave-one-kind-out: {folder.name}, Kinect test blocks\n",
-               f"Machine: {machine()}. Fast mode. Each row: a head trained without the simulated kinds named, "
-               f"scored on the {len(normal)} good test scans and 3 injected copies of each with the held-out "
-               "kind alone; image AUROC; TPR at the recalibrated 1% false-alarm threshold.\n",
-               "| held-out kind | simulated kinds left out | AUROC, head without them | TPR | "
-               "AUROC, bundle's head (all kinds) | head minutes |", "|---|---|---|---|---|---|")
+    report.add(
+        f"# Leave-one-kind-out: {folder.name}, Kinect test blocks\n",
+        f"Machine: {machine()}. Fast mode. Each row: a head trained without the simulated kinds named, "
+        f"scored on the {len(normal)} good test scans and 3 injected copies of each with the held-out "
+        "kind alone; image AUROC; TPR at the recalibrated 1% false-alarm threshold.\n",
+        "| held-out kind | simulated kinds left out | AUROC, head without them | TPR | "
+        "AUROC, bundle's head (all kinds) | head minutes |",
+        "|---|---|---|---|---|---|",
+    )
     reference = Detector(bundle, DetectOptions("fast"), torch.device("cpu"))
     good_reference = reference.score(normal).scores
     heads: dict[tuple[str, ...], tuple[Detector, float]] = {}
@@ -69,9 +72,11 @@ def main() -> None:
             heads[kinds] = Detector(variant, DetectOptions("fast"), torch.device("cpu")), minutes
         detector, minutes = heads[kinds]
         good, bad = detector.score(normal), detector.score(injected)
-        row = (f"| {kind} | {', '.join(CLOSEST[kind])} | {auroc(good.scores, bad.scores):.3f} | "
-               f"{bad.anomalous.mean():.2f} | {auroc(good_reference, reference.score(injected).scores):.3f} | "
-               f"{minutes:.1f} |")
+        row = (
+            f"| {kind} | {', '.join(CLOSEST[kind])} | {auroc(good.scores, bad.scores):.3f} | "
+            f"{bad.anomalous.mean():.2f} | {auroc(good_reference, reference.score(injected).scores):.3f} | "
+            f"{minutes:.1f} |"
+        )
         report.add(row)
 
 

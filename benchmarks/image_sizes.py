@@ -34,14 +34,25 @@ WARM_UP = 5
 def step_seconds(bundle: Path) -> dict[str, float]:
     """Mean seconds per step of each training phase, from the bundle's log."""
     rows = [json.loads(line) for line in (bundle / "train_log.jsonl").read_text().splitlines()]
-    return {phase: float(np.mean([r["seconds"] for r in rows if r["phase"] == phase
-                                  and (phase != "gan" or r["step"] > WARM_UP)]))
-            for phase in ("gan", "encoder", "head")}
+    return {
+        phase: float(
+            np.mean([r["seconds"] for r in rows if r["phase"] == phase and (phase != "gan" or r["step"] > WARM_UP)])
+        )
+        for phase in ("gan", "encoder", "head")
+    }
 
 
 def short_training(name: str, data: Path, size: int, steps: int) -> Path:
-    config = TrainConfig(name=name, data=data, out=WORK / f"models-{size}", image_size=size, steps=steps,
-                         encoder_steps=steps // 2, head_steps=steps // 2, device="cpu")
+    config = TrainConfig(
+        name=name,
+        data=data,
+        out=WORK / f"models-{size}",
+        image_size=size,
+        steps=steps,
+        encoder_steps=steps // 2,
+        head_steps=steps // 2,
+        device="cpu",
+    )
     return train(config, lambda *a: None, force=True).path
 
 
@@ -60,27 +71,36 @@ def main() -> None:
     args = parser.parse_args()
     batch = TrainConfig(name="sphere").batch_size
     report = Report(args.out / "image_sizes.md")
-    report.add("# Network size: training step time and detection speed", "",
-               f"Machine: {machine()}, CPU only. Kinect sphere scans (375, captured at 64x64, resized to the "
-               f"network), objective gan, default width and batch {batch}; {args.steps} GAN steps, "
-               f"{args.steps // 2} encoder and head steps per run (step times from train_log.jsonl, first "
-               f"{WARM_UP} GAN steps left out). Detection: fast mode on the same scans.", "",
-               "| network | GAN step s | images/s (GAN) | encoder step s | head step s | fast detect scans/s |",
-               "|---:|---:|---:|---:|---:|---:|")
+    report.add(
+        "# Network size: training step time and detection speed",
+        "",
+        f"Machine: {machine()}, CPU only. Kinect sphere scans (375, captured at 64x64, resized to the "
+        f"network), objective gan, default width and batch {batch}; {args.steps} GAN steps, "
+        f"{args.steps // 2} encoder and head steps per run (step times from train_log.jsonl, first "
+        f"{WARM_UP} GAN steps left out). Detection: fast mode on the same scans.",
+        "",
+        "| network | GAN step s | images/s (GAN) | encoder step s | head step s | fast detect scans/s |",
+        "|---:|---:|---:|---:|---:|---:|",
+    )
     for size in args.sizes:
         bundle = short_training("sphere", KINECT, size, args.steps)
         s = step_seconds(bundle)
         _, rate = fast_rate(bundle, KINECT / "sphere")
-        report.add(f"| {size}x{size} | {s['gan']:.3f} | {batch / s['gan']:.0f} | {s['encoder']:.3f} | "
-                   f"{s['head']:.3f} | {rate:.0f} |")
+        report.add(
+            f"| {size}x{size} | {s['gan']:.3f} | {batch / s['gan']:.0f} | {s['encoder']:.3f} | "
+            f"{s['head']:.3f} | {rate:.0f} |"
+        )
     synthetic = WORK / "synthetic-128"
     shutil.rmtree(synthetic, ignore_errors=True)
     list(synthesise(synthetic / "sphere", "sphere", 120, size=128))
     bundle = short_training("sphere", synthetic, 128, args.steps)
     count, rate = fast_rate(bundle, synthetic / "sphere")
-    report.add("", f"Synthetic 128x128 spheres (`synth --size 128`, 120 scans): a 128 bundle trained "
-               f"({step_seconds(bundle)['gan']:.3f} s per GAN step) and scored all {count} in fast mode at "
-               f"{rate:.0f} scans/s.")
+    report.add(
+        "",
+        f"Synthetic 128x128 spheres (`synth --size 128`, 120 scans): a 128 bundle trained "
+        f"({step_seconds(bundle)['gan']:.3f} s per GAN step) and scored all {count} in fast mode at "
+        f"{rate:.0f} scans/s.",
+    )
 
 
 if __name__ == "__main__":

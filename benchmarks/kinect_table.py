@@ -43,23 +43,35 @@ def main() -> None:
             curves[f"{cls} {objective}"] = metrics
             auroc[cls, objective] = metrics["auroc"]
             training, verdicts = detector.bundle.meta.training, metrics["at_threshold"]
-            provenance.append(f"| {cls}-{objective} | {training.train_scans} | {training.validation_scans} | "
-                              f"{minutes:.1f} | {training.finished[:16]} | {metrics['threshold']:.2f} | "
-                              f"{verdicts['tpr']:.3f} | {verdicts['tnr']:.3f} |")
+            provenance.append(
+                f"| {cls}-{objective} | {training.train_scans} | {training.validation_scans} | "
+                f"{minutes:.1f} | {training.finished[:16]} | {metrics['threshold']:.2f} | "
+                f"{verdicts['tpr']:.3f} | {verdicts['tnr']:.3f} |"
+            )
             print(f"{cls} {objective}: AUROC {metrics['auroc']:.3f}", flush=True)
     atomic_write_bytes(OUT / "roc.png", roc_figure(curves, f"Cross-class ROC, Kinect test blocks ({mode} mode)"))
-    rows = [f"# Cross-class AUROC on the Kinect scans: ours vs the publication\n\nMachine: {machine()}. "
-            f"Block split (every 4th block of 25 consecutive frames is test), {mode} mode, default "
-            "training settings as of each bundle's training (see the bundles table). Normal: the bundle's "
-            "class; anomalous: the other two classes.\n",
-            "| class | GAN ours | GAN published | WGAN-GP ours | WGAN published |", "|---|---|---|---|---|"]
+    rows = [
+        f"# Cross-class AUROC on the Kinect scans: ours vs the publication\n\nMachine: {machine()}. "
+        f"Block split (every 4th block of 25 consecutive frames is test), {mode} mode, default "
+        "training settings as of each bundle's training (see the bundles table). Normal: the bundle's "
+        "class; anomalous: the other two classes.\n",
+        "| class | GAN ours | GAN published | WGAN-GP ours | WGAN published |",
+        "|---|---|---|---|---|",
+    ]
     for cls in CLASSES:
-        rows.append(f"| {cls} | {auroc[cls, 'gan']:.3f} | {PUBLISHED[cls][0]:.2f} | "
-                    f"{auroc[cls, 'wgan-gp']:.3f} | {PUBLISHED[cls][1]:.2f} |")
-    rows += ["", "Bundles, and the verdicts at each bundle's calibrated threshold (1% false alarms on its "
-             "held-out good blocks):", "",
-             "| bundle | training scans | held-out good scans | train min | trained (UTC) | threshold | TPR | TNR |",
-             "|---|---|---|---|---|---|---|---|", *provenance]
+        rows.append(
+            f"| {cls} | {auroc[cls, 'gan']:.3f} | {PUBLISHED[cls][0]:.2f} | "
+            f"{auroc[cls, 'wgan-gp']:.3f} | {PUBLISHED[cls][1]:.2f} |"
+        )
+    rows += [
+        "",
+        "Bundles, and the verdicts at each bundle's calibrated threshold (1% false alarms on its "
+        "held-out good blocks):",
+        "",
+        "| bundle | training scans | held-out good scans | train min | trained (UTC) | threshold | TPR | TNR |",
+        "|---|---|---|---|---|---|---|---|",
+        *provenance,
+    ]
     text = "\n".join(rows) + "\n"
     atomic_write_text(OUT / "table.md", text)
     print(text)

@@ -35,23 +35,40 @@ def main() -> None:
     args = parser.parse_args()
     bundle, minutes = train_bundle(args.shape, args.objective, None, ROOT / "models" / "synthetic")
     report = Report(ROOT / "reports" / "synthetic" / f"mesh_defects_{bundle.name}.md")
-    report.add(f"# Mesh defects against image defects: {bundle.name}\n",
-               f"Machine: {machine()}. Bundle: default settings on the built-in synthetic {args.shape}s "
-               f"({minutes:.1f} min to train). Test: {args.count} parts rendered with seed {TEST_SEED}, "
-               "half with one defect; fast mode; TPR/FAR at the bundle's calibrated threshold.\n",
-               "| defects | image AUROC | per kind | TPR / FAR | object-pixel AUROC | object AU-PRO | "
-               "whole-frame pixel AUROC |", "|---|---|---|---|---|---|---|")
+    report.add(
+        f"# Mesh defects against image defects: {bundle.name}\n",
+        f"Machine: {machine()}. Bundle: default settings on the built-in synthetic {args.shape}s "
+        f"({minutes:.1f} min to train). Test: {args.count} parts rendered with seed {TEST_SEED}, "
+        "half with one defect; fast mode; TPR/FAR at the bundle's calibrated threshold.\n",
+        "| defects | image AUROC | per kind | TPR / FAR | object-pixel AUROC | object AU-PRO | "
+        "whole-frame pixel AUROC |",
+        "|---|---|---|---|---|---|---|",
+    )
     for source in ("mesh", "image"):
         tree, out = SCRATCH / source, SCRATCH / f"{source}-eval"
-        cli("synth", str(tree), "--shape", args.shape, "--count", str(args.count), "--defect-rate", "0.5",
-            "--defects", source, "--seed", str(TEST_SEED), "--force")
-        cli("evaluate", "--model", str(bundle), str(tree / args.shape), "--mode", "fast", "--out", str(out),
-            "--force")
+        cli(
+            "synth",
+            str(tree),
+            "--shape",
+            args.shape,
+            "--count",
+            str(args.count),
+            "--defect-rate",
+            "0.5",
+            "--defects",
+            source,
+            "--seed",
+            str(TEST_SEED),
+            "--force",
+        )
+        cli("evaluate", "--model", str(bundle), str(tree / args.shape), "--mode", "fast", "--out", str(out), "--force")
         m = json.loads((out / "metrics.json").read_text())
         kinds = ", ".join(f"{k} {v:.2f}" for k, v in sorted(m["auroc_by_label"].items()))
         verdicts = m["at_threshold"]
-        report.add(f"| {source} | {m['auroc']:.3f} | {kinds} | {verdicts['tpr']:.2f} / {verdicts['far']:.2f} | "
-                   f"{m['object_pixel_auroc']:.3f} | {m['object_au_pro_0.3']:.3f} | {m['pixel_auroc']:.3f} |")
+        report.add(
+            f"| {source} | {m['auroc']:.3f} | {kinds} | {verdicts['tpr']:.2f} / {verdicts['far']:.2f} | "
+            f"{m['object_pixel_auroc']:.3f} | {m['object_au_pro_0.3']:.3f} | {m['pixel_auroc']:.3f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,7 @@ MEMORY = 20_000
 TAPS = {"32x32": 1, "16x16": 4}  # layer of the trunk after which features are taken (64-pixel networks)
 
 
-def patch_features(detector: Detector, net: torch.nn.Module, scans: list[Scan], tap: int
-                   ) -> tuple[torch.Tensor, int]:
+def patch_features(detector: Detector, net: torch.nn.Module, scans: list[Scan], tap: int) -> tuple[torch.Tensor, int]:
     """(N * s * s, C) pooled patch features after trunk layer `tap`, and the side s."""
     x, _ = detector.tensor(scans)
     h = x.contiguous(memory_format=torch.channels_last)
@@ -44,7 +43,7 @@ def patch_features(detector: Detector, net: torch.nn.Module, scans: list[Scan], 
 
 
 def nearest(queries: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-    return torch.cat([torch.cdist(queries[i:i + 2048], memory).min(1).values for i in range(0, len(queries), 2048)])
+    return torch.cat([torch.cdist(queries[i : i + 2048], memory).min(1).values for i in range(0, len(queries), 2048)])
 
 
 def main() -> None:
@@ -59,12 +58,14 @@ def main() -> None:
     detector = Detector(bundle, DetectOptions("fast"), torch.device("cpu"))
     g, b = detector.score(good), detector.score(bad)
     report = Report(ROOT / "reports" / "kinect" / f"patch_memory_{folder.name}.md")
-    report.add(f"# Patch-feature memory bank: {folder.name}, validation blocks\n",
-               f"Machine: {machine()}. Fast mode. {len(good)} held-out good validation scans and {len(bad)} injected "
-               f"copies (evaluation defects, seed {VALIDATION_SEED}); memory: {MEMORY} patches of the "
-               f"{len(train)} training scans. Image AUROC. The bundle's own score: {auroc(g.scores, b.scores):.3f}.\n",
-               "| features | aggregation | component alone | with score | " + " | ".join(DEFECTS) + " |",
-               "|---" * (4 + len(DEFECTS)) + "|")
+    report.add(
+        f"# Patch-feature memory bank: {folder.name}, validation blocks\n",
+        f"Machine: {machine()}. Fast mode. {len(good)} held-out good validation scans and {len(bad)} injected "
+        f"copies (evaluation defects, seed {VALIDATION_SEED}); memory: {MEMORY} patches of the "
+        f"{len(train)} training scans. Image AUROC. The bundle's own score: {auroc(g.scores, b.scores):.3f}.\n",
+        "| features | aggregation | component alone | with score | " + " | ".join(DEFECTS) + " |",
+        "|---" * (4 + len(DEFECTS)) + "|",
+    )
     z = (g.scores.mean(), g.scores.std())
     for name in ("critic", "encoder"):
         net = getattr(bundle, name)
@@ -77,8 +78,10 @@ def main() -> None:
                 distances.append(nearest(queries, memory).reshape(len(group), side * side))
             for aggregation, k in (("max", 1), ("top-4 mean", 4)):
                 pg, pb = (d.topk(k, 1).values.mean(1).numpy() for d in distances)
-                with_score = auroc((pg - pg.mean()) / pg.std() + (g.scores - z[0]) / z[1],
-                                   (pb - pg.mean()) / pg.std() + (b.scores - z[0]) / z[1])
+                with_score = auroc(
+                    (pg - pg.mean()) / pg.std() + (g.scores - z[0]) / z[1],
+                    (pb - pg.mean()) / pg.std() + (b.scores - z[0]) / z[1],
+                )
                 cells = [auroc(pg, pb), with_score] + [auroc(pg, pb[kinds == k]) for k in DEFECTS]
                 report.add(f"| {name} {size} | {aggregation} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
 

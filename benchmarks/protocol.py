@@ -51,8 +51,9 @@ def machine() -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
-def block_split(root: Path, scratch: Path, block: int = 25, test_every: int = 4,
-                classes: tuple[str, ...] = CLASSES) -> dict[str, Path]:
+def block_split(
+    root: Path, scratch: Path, block: int = 25, test_every: int = 4, classes: tuple[str, ...] = CLASSES
+) -> dict[str, Path]:
     """Write scratch/train/<class>/ and scratch/test/<class>/ as links, each scan's files at the
     same place under its class folder as in `root` (every `test_every`-th block of `block`
     consecutive scans is test); returns the two roots."""
@@ -99,14 +100,23 @@ def validation_of(folder: Path, shape: str, train_root: Path, copies: int = VALI
     held_out = set(read_meta(folder).training.validation_ids)
     scans = [s for _, s in iter_scans(find_scans(train_root / shape).refs)]
     good = [s for s in scans if s.id in held_out]
-    return Validation(folder, train_root, good, injected_copies(good, seed=VALIDATION_SEED, copies=copies),
-                      [s for s in scans if s.id not in held_out])
+    return Validation(
+        folder,
+        train_root,
+        good,
+        injected_copies(good, seed=VALIDATION_SEED, copies=copies),
+        [s for s in scans if s.id not in held_out],
+    )
 
 
 def other_classes(data: Validation, shape: str) -> list[Scan]:
     """Every OTHER_EVERY-th training scan of the other classes: the wrong parts a bundle should flag."""
-    return [s for cls in CLASSES if cls != shape
-            for _, s in list(iter_scans(find_scans(data.train_root / cls).refs))[::OTHER_EVERY]]
+    return [
+        s
+        for cls in CLASSES
+        if cls != shape
+        for _, s in list(iter_scans(find_scans(data.train_root / cls).refs))[::OTHER_EVERY]
+    ]
 
 
 class Report:
@@ -145,15 +155,19 @@ def auroc(normal: np.ndarray, anomalous: np.ndarray) -> float:
 
 def nearest_neighbour_scores(train_refs: list[ScanRef], refs: list[ScanRef]) -> np.ndarray:
     """The data set README's baseline: distance to the closest training scan on raw pixels."""
+
     def stack(rs):
-        return np.stack([np.dstack([s.rgb / 255.0, np.nan_to_num(s.depth) / 255.0]).ravel()
-                         for _, s in iter_scans(rs)]).astype(np.float32)
+        return np.stack(
+            [np.dstack([s.rgb / 255.0, np.nan_to_num(s.depth) / 255.0]).ravel() for _, s in iter_scans(rs)]
+        ).astype(np.float32)
+
     a, b = torch.from_numpy(stack(train_refs)), torch.from_numpy(stack(refs))
     return torch.cdist(b, a).min(dim=1).values.numpy()
 
 
-def injected_copies(scans: list[Scan], seed: int, copies: int = 1, kinds: tuple[str, ...] = tuple(DEFECTS)
-                    ) -> list[Scan]:
+def injected_copies(
+    scans: list[Scan], seed: int, copies: int = 1, kinds: tuple[str, ...] = tuple(DEFECTS)
+) -> list[Scan]:
     """Evaluation defects: each scan `copies` times with one of data/defects.py's named kinds, from
     a random stream of its own (never the simulator the head and the calibration train on)."""
     rng = np.random.default_rng([seed, 7])

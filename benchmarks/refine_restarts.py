@@ -47,11 +47,14 @@ def cross_class(detector: Detector, good: list, others: list) -> tuple[float, fl
 def main() -> None:
     roots = block_split(KINECT, SPLIT)
     header = " | ".join(f"r{r} s{s}" for r, s in SETTINGS)
-    lines = ["# Refine: random restarts and steps (validation side)\n",
-             f"Machine: {machine()}. Each bundle's validation blocks (good) vs every 4th training scan of the "
-             "other classes (the shared validation protocol); cell = cross-class AUROC (scans/s). r = random "
-             "restarts besides E(x), s = Adam steps.\n",
-             f"| bundle | fast | {header} |", "|---|---|" + "---|" * len(SETTINGS)]
+    lines = [
+        "# Refine: random restarts and steps (validation side)\n",
+        f"Machine: {machine()}. Each bundle's validation blocks (good) vs every 4th training scan of the "
+        "other classes (the shared validation protocol); cell = cross-class AUROC (scans/s). r = random "
+        "restarts besides E(x), s = Adam steps.\n",
+        f"| bundle | fast | {header} |",
+        "|---|---|" + "---|" * len(SETTINGS),
+    ]
     print("\n".join(lines), flush=True)
     means = np.zeros(len(SETTINGS) + 1)
     bundles = [MODELS / f"{c}-{o}" for o in ("gan", "wgan-gp") for c in CLASSES]
@@ -60,8 +63,7 @@ def main() -> None:
         meta = read_meta(bundle)
         data = validation_of(bundle, cls, roots["train"])
         good, others = data.good, other_classes(data, cls)
-        cells = [cross_class(Detector(load_bundle(bundle), DetectOptions("fast"), torch.device("cpu")),
-                             good, others)]
+        cells = [cross_class(Detector(load_bundle(bundle), DetectOptions("fast"), torch.device("cpu")), good, others)]
         for restarts, steps in SETTINGS:
             options = DetectOptions("refine", invert=replace(meta.invert, restarts=restarts, steps=steps))
             detector = Detector(load_bundle(bundle), options, torch.device("cpu"))

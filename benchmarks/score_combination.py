@@ -42,24 +42,28 @@ def cell(pick, good, bad, other) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundles", nargs="+", default=["sphere-gan", "cylinder-gan", "rectangle-gan",
-                                                         "sphere-wgan-gp"])
+    parser.add_argument(
+        "--bundles", nargs="+", default=["sphere-gan", "cylinder-gan", "rectangle-gan", "sphere-wgan-gp"]
+    )
     args = parser.parse_args()
     report = Report(ROOT / "reports" / "kinect" / "score_combination.md")
     shares = " | ".join(f"fitted + {s} x scan-level" for s in SHARES)
-    report.add("# Score combination: validation blocks\n",
-               f"Machine: {machine()}. Fast mode. Per bundle: its held-out good validation scans, 3 copies of each "
-               "with one evaluation defect (seed 11), every 4th scan of the other classes' training blocks. Each "
-               "cell: injected-defect image AUROC / cross-class image AUROC.\n",
-               f"| bundle | fitted sum (shipped) | scan-level sum | larger of the two | {shares} |",
-               "|---" * (4 + len(SHARES)) + "|")
+    report.add(
+        "# Score combination: validation blocks\n",
+        f"Machine: {machine()}. Fast mode. Per bundle: its held-out good validation scans, 3 copies of each "
+        "with one evaluation defect (seed 11), every 4th scan of the other classes' training blocks. Each "
+        "cell: injected-defect image AUROC / cross-class image AUROC.\n",
+        f"| bundle | fitted sum (shipped) | scan-level sum | larger of the two | {shares} |",
+        "|---" * (4 + len(SHARES)) + "|",
+    )
     for name in args.bundles:
         shape, objective = name.split("-", 1)
         data = validation(shape, objective)
         detector = Detector(load_bundle(data.bundle), DetectOptions("fast"), torch.device("cpu"))
         others = other_classes(data, shape)
-        good, bad, other = (sums(detector.calibration, detector.score(scans).scored.values)
-                            for scans in (data.good, data.bad, others))
+        good, bad, other = (
+            sums(detector.calibration, detector.score(scans).scored.values) for scans in (data.good, data.bad, others)
+        )
         spreads = np.std(good[0]), np.std(good[1])  # each sum to unit spread on the held-out good scans
         sets = [(fitted / spreads[0], scan_level / spreads[1]) for fitted, scan_level in (good, bad, other)]
         picks = [lambda p: p[0], lambda p: p[1], lambda p: np.maximum(*p)]

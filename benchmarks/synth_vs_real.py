@@ -1,6 +1,6 @@
 """Synthetic scans beside real Kinect scans: a montage to look at, value ranges, and synth speed.
 
-    python -m benchmarks.synth_vs_real     # writes reports/synth_vs_real.png, prints a table
+python -m benchmarks.synth_vs_real     # writes reports/synth_vs_real.png, prints a table
 """
 
 from __future__ import annotations

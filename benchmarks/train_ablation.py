@@ -58,13 +58,15 @@ def main() -> None:
     args = parser.parse_args()
     train_root = block_split(KINECT, SPLIT)["train"]
     report = Report(ROOT / "reports" / "kinect" / "train_ablation.md")
-    report.add(f"# Small-data aids: {args.shape} {args.objective}, Kinect training blocks\n",
-               f"Machine: {machine()}. Each row is a full default-length training run with one change. Good: "
-               f"the bundle's validation blocks; cross-class: every {OTHER_EVERY}th training scan of the other "
-               f"classes; injected: {VALIDATION_COPIES} evaluation-defect copies of each validation scan (stream "
-               f"{VALIDATION_SEED}). No test-block scan is used.\n",
-               "| variant | train min | fast cross-class | fast injected | refine cross-class | refine injected |",
-               "|---|---|---|---|---|---|")
+    report.add(
+        f"# Small-data aids: {args.shape} {args.objective}, Kinect training blocks\n",
+        f"Machine: {machine()}. Each row is a full default-length training run with one change. Good: "
+        f"the bundle's validation blocks; cross-class: every {OTHER_EVERY}th training scan of the other "
+        f"classes; injected: {VALIDATION_COPIES} evaluation-defect copies of each validation scan (stream "
+        f"{VALIDATION_SEED}). No test-block scan is used.\n",
+        "| variant | train min | fast cross-class | fast injected | refine cross-class | refine injected |",
+        "|---|---|---|---|---|---|",
+    )
     for variant, overrides in VARIANTS.items():
         bundle, minutes = train_bundle(args.shape, args.objective, train_root, folder_for(variant), **overrides)
         data = validation_of(bundle, args.shape, train_root)

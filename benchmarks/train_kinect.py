@@ -31,8 +31,12 @@ WARM_UP = 3
 def probe(config: TrainConfig, x: torch.Tensor, steps: int) -> tuple[float, float, float]:
     """Seconds per GAN step, real images the critic sees per second, seconds per encoder step."""
     objective = config.build_objective()
-    probe_config = replace(config, steps=WARM_UP + steps, encoder_steps=WARM_UP + steps,
-                           precision=resolve_precision(config.precision, x.device))
+    probe_config = replace(
+        config,
+        steps=WARM_UP + steps,
+        encoder_steps=WARM_UP + steps,
+        precision=resolve_precision(config.precision, x.device),
+    )
     state = build_state(probe_config, probe_config.net_config(objective.critic_norm), objective, x.device)
     gan = [row["seconds"] for row in train_gan(probe_config, objective, state, x)][WARM_UP:]
     critic_updates = sum(objective.n_critic for s in range(WARM_UP, WARM_UP + steps) if objective.update_critic(s))
@@ -57,14 +61,17 @@ def main() -> None:
     calibration = [t.calibration_seconds for t in trained.values() if t]
     calibration_min = statistics.mean(calibration) / 60 if calibration else 0.0
     report = Report(ROOT / "reports" / "kinect" / "train_benchmark.md")
-    report.add(f"# Training budget: Kinect {args.shape} scans, default settings\n",
-               f"Machine: {machine()}. {data.train.shape[0]} training scans (block split, minus the "
-               f"validation blocks), batch {base.batch_size}, width {base.width}; step rates from a {args.probe}-step "
-               f"probe after {WARM_UP} warm-up steps; projected minutes = GAN steps x GAN step time + "
-               f"{base.encoder_steps} encoder steps x encoder step time + calibration "
-               f"({calibration_min:.1f} min, as recorded by the trained bundles). Budget: 15 minutes.\n",
-               "| objective | default steps | GAN steps/s | real images/s | encoder steps/s | projected min | "
-               "recorded min (full run) |", "|---|---|---|---|---|---|---|")
+    report.add(
+        f"# Training budget: Kinect {args.shape} scans, default settings\n",
+        f"Machine: {machine()}. {data.train.shape[0]} training scans (block split, minus the "
+        f"validation blocks), batch {base.batch_size}, width {base.width}; step rates from a {args.probe}-step "
+        f"probe after {WARM_UP} warm-up steps; projected minutes = GAN steps x GAN step time + "
+        f"{base.encoder_steps} encoder steps x encoder step time + calibration "
+        f"({calibration_min:.1f} min, as recorded by the trained bundles). Budget: 15 minutes.\n",
+        "| objective | default steps | GAN steps/s | real images/s | encoder steps/s | projected min | "
+        "recorded min (full run) |",
+        "|---|---|---|---|---|---|---|",
+    )
     for name, objective in OBJECTIVES.items():
         config = replace(base, objective=name)
         gan_s, images, encoder_s = probe(config, data.train, args.probe)
@@ -72,8 +79,10 @@ def main() -> None:
         projected = (steps * gan_s + base.encoder_steps * encoder_s) / 60 + calibration_min
         full = trained[name]
         full_text = f"{full.minutes:.1f}" if full else "not trained"
-        row = (f"| {name} | {steps} | {1 / gan_s:.2f} | {images:.0f} | {1 / encoder_s:.1f} | {projected:.1f} | "
-               f"{full_text} |")
+        row = (
+            f"| {name} | {steps} | {1 / gan_s:.2f} | {images:.0f} | {1 / encoder_s:.1f} | {projected:.1f} | "
+            f"{full_text} |"
+        )
         report.add(row)
 
 

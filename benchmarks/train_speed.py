@@ -76,8 +76,15 @@ class Run:
 
     @property
     def config(self) -> TrainConfig:
-        return TrainConfig(name=self.shape, objective=self.objective, data=SPLIT / "train", out=self.folder,
-                           seed=self.seed, precision=self.precision, device="cpu")
+        return TrainConfig(
+            name=self.shape,
+            objective=self.objective,
+            data=SPLIT / "train",
+            out=self.folder,
+            seed=self.seed,
+            precision=self.precision,
+            device="cpu",
+        )
 
     @property
     def trained(self) -> bool:
@@ -136,8 +143,9 @@ def quality(bundle: Path, shape: str, train_root: Path) -> tuple[float, float, f
 def profile_steps(steps: int, precision: str, root: Path, size: int) -> dict[str, dict[str, float]]:
     """Milliseconds per step of sphere `gan` GAN, encoder and head training at `size` pixels, by
     kind of work, and the minutes each stage takes at its default length."""
-    config = TrainConfig(name="sphere", data=root, precision=resolve_precision(precision, CPU), device="cpu",
-                         image_size=size)
+    config = TrainConfig(
+        name="sphere", data=root, precision=resolve_precision(precision, CPU), device="cpu", image_size=size
+    )
     defaults = {"GAN": config.total_steps, "encoder": config.encoder_steps, "head": config.head_steps}
     config = replace(config, steps=steps + 3, encoder_steps=steps + 3, head_steps=steps + 3)
     data = load_training_data(config, class_folder(config))
@@ -145,9 +153,11 @@ def profile_steps(steps: int, precision: str, root: Path, size: int) -> dict[str
     state = build_state(config, config.net_config(objective.critic_norm), objective, CPU)
     x = config.channel_set.pick(data.train).contiguous()
     head = build_head(config, CPU)
-    loops = {"GAN": lambda: train_gan(config, objective, state, x),
-             "encoder": lambda: train_encoder(config, state, x),
-             "head": lambda: train_head(config, head, state.final_generator, state.encoder, data.train)}
+    loops = {
+        "GAN": lambda: train_gan(config, objective, state, x),
+        "encoder": lambda: train_encoder(config, state, x),
+        "head": lambda: train_head(config, head, state.final_generator, state.encoder, data.train),
+    }
     result = {}
     for name, loop in loops.items():
         rows = loop()
@@ -178,8 +188,17 @@ def _split(prof, wall: float, steps: int) -> dict[str, float]:
             kind = "optimiser"
         elif "backward" in name.lower() or name.startswith("autograd::"):
             kind = "backward"
-        elif name in ("aten::copy_", "aten::to", "aten::_to_copy", "aten::contiguous", "aten::cat", "aten::clone",
-                      "aten::index", "aten::constant_pad_nd", "aten::stack"):
+        elif name in (
+            "aten::copy_",
+            "aten::to",
+            "aten::_to_copy",
+            "aten::contiguous",
+            "aten::cat",
+            "aten::clone",
+            "aten::index",
+            "aten::constant_pad_nd",
+            "aten::stack",
+        ):
             kind = "data movement"
         else:
             kind = "forward"
@@ -192,19 +211,27 @@ def _profile_report(args: argparse.Namespace, root: Path) -> None:
     """reports/kinect/train_speed_profile.md: where a step's time goes, per size and precision."""
     report = Report(ROOT / "reports" / "kinect" / "train_speed_profile.md")
     report.add("# Where a training step's time goes: Kinect sphere `gan`\n", f"Machine: {machine()}.\n")
-    report.add(f"## Where a step's time goes (sphere `gan`, {args.profile} profiled steps, ms per step)\n",
-               "Profiler overhead included; self CPU times of 2 threads can add up to more than the wall time. "
-               "Stage min: the wall time per step times the stage's default steps.\n",
-               "| loop | pixels | precision | wall | forward | backward | optimiser | data movement "
-               "| not seen by torch | simulator (timed alone) | stage min |", "|---" * 11 + "|")
+    report.add(
+        f"## Where a step's time goes (sphere `gan`, {args.profile} profiled steps, ms per step)\n",
+        "Profiler overhead included; self CPU times of 2 threads can add up to more than the wall time. "
+        "Stage min: the wall time per step times the stage's default steps.\n",
+        "| loop | pixels | precision | wall | forward | backward | optimiser | data movement "
+        "| not seen by torch | simulator (timed alone) | stage min |",
+        "|---" * 11 + "|",
+    )
     for size in args.profile_sizes:
         for precision in args.precisions:
             for loop, split in profile_steps(args.profile, precision, root, size).items():
-                cells = [split.get(k, 0.0) for k in ("wall", "forward", "backward", "optimiser", "data movement",
-                                                      "not seen by torch")]
+                cells = [
+                    split.get(k, 0.0)
+                    for k in ("wall", "forward", "backward", "optimiser", "data movement", "not seen by torch")
+                ]
                 sim = f"{split['simulator (timed alone)']:.1f}" if loop == "head" else ""
-                report.add(f"| {loop} | {size} | {resolve_precision(precision, CPU)} | "
-                           + " | ".join(f"{c:.1f}" for c in cells) + f" | {sim} | {split['stage min']:.1f} |")
+                report.add(
+                    f"| {loop} | {size} | {resolve_precision(precision, CPU)} | "
+                    + " | ".join(f"{c:.1f}" for c in cells)
+                    + f" | {sim} | {split['stage min']:.1f} |"
+                )
     report.add("")
 
 
@@ -212,9 +239,15 @@ def measure(run: Run, train_root: Path, with_quality: bool) -> Measured:
     folder = run.train()
     training = read_meta(folder).training
     figures = quality(folder, run.shape, train_root) if with_quality else (None, None, None)
-    return Measured(run.shape, run.objective, run.seed, training.config.get("precision", "fp32"),
-                    {s: round(training.stages.get(s, 0.0) / 60, 2) for s in STAGES}, round(training.minutes, 1),
-                    *(None if v is None else round(v, 3) for v in figures))
+    return Measured(
+        run.shape,
+        run.objective,
+        run.seed,
+        training.config.get("precision", "fp32"),
+        {s: round(training.stages.get(s, 0.0) / 60, 2) for s in STAGES},
+        round(training.minutes, 1),
+        *(None if v is None else round(v, 3) for v in figures),
+    )
 
 
 def _cell(value: float | None) -> str:
@@ -224,37 +257,51 @@ def _cell(value: float | None) -> str:
 def _render(ledger: dict[tuple, Measured]) -> None:
     """The whole table from the ledger, and old (fp32) beside new (bf16) where both were measured."""
     report = Report(ROOT / "reports" / "kinect" / "train_speed.md")
-    report.add("# Training speed and quality: Kinect block split\n",
-               f"Machine: {machine()}; precision auto = {resolve_precision('auto', CPU)} here. "
-               "Default settings (64 px, 1,500 `gan` / 600 `wgan-gp` GAN steps, 800 encoder, 2,400 head steps). "
-               f"Quality on validation blocks, fast mode: injected = image AUROC against evaluation defects (stream "
-               f"{VALIDATION_SEED}, 3 copies of each of the 75 held-out good scans); cross-class = against every 4th "
-               "training scan of the other classes; TPR at the bundle's own threshold. fp32 is the training as it "
-               "was before bf16 (`--precision fp32`). Each row is one training, measured alone on the machine "
-               f"unless its note says otherwise; rows kept in {LEDGER.name}.\n")
-    report.add("## Minutes per stage and validation quality\n",
-               "| class | objective | seed | precision | " + " | ".join(STAGES) + " | total min | injected AUROC "
-               "| cross-class AUROC | TPR | note |", "|---" * (9 + len(STAGES)) + "|")
+    report.add(
+        "# Training speed and quality: Kinect block split\n",
+        f"Machine: {machine()}; precision auto = {resolve_precision('auto', CPU)} here. "
+        "Default settings (64 px, 1,500 `gan` / 600 `wgan-gp` GAN steps, 800 encoder, 2,400 head steps). "
+        f"Quality on validation blocks, fast mode: injected = image AUROC against evaluation defects (stream "
+        f"{VALIDATION_SEED}, 3 copies of each of the 75 held-out good scans); cross-class = against every 4th "
+        "training scan of the other classes; TPR at the bundle's own threshold. fp32 is the training as it "
+        "was before bf16 (`--precision fp32`). Each row is one training, measured alone on the machine "
+        f"unless its note says otherwise; rows kept in {LEDGER.name}.\n",
+    )
+    report.add(
+        "## Minutes per stage and validation quality\n",
+        "| class | objective | seed | precision | " + " | ".join(STAGES) + " | total min | injected AUROC "
+        "| cross-class AUROC | TPR | note |",
+        "|---" * (9 + len(STAGES)) + "|",
+    )
     for m in sorted(ledger.values(), key=lambda m: m.key):
-        report.add(f"| {m.shape} | {m.objective} | {m.seed} | {m.precision} | "
-                   + " | ".join(f"{m.stages[s]:.2f}" for s in STAGES) + f" | {m.minutes:.1f} | "
-                   + " | ".join(_cell(v) for v in (m.injected, m.cross_class, m.tpr)) + f" | {m.note} |")
-    report.add("\n## Old (fp32) and new (bf16) side by side\n",
-               "| class | objective | seed | minutes old / new | injected AUROC old / new | "
-               "cross-class AUROC old / new |", "|---|---|---|---|---|---|")
+        report.add(
+            f"| {m.shape} | {m.objective} | {m.seed} | {m.precision} | "
+            + " | ".join(f"{m.stages[s]:.2f}" for s in STAGES)
+            + f" | {m.minutes:.1f} | "
+            + " | ".join(_cell(v) for v in (m.injected, m.cross_class, m.tpr))
+            + f" | {m.note} |"
+        )
+    report.add(
+        "\n## Old (fp32) and new (bf16) side by side\n",
+        "| class | objective | seed | minutes old / new | injected AUROC old / new | cross-class AUROC old / new |",
+        "|---|---|---|---|---|---|",
+    )
     for (shape, objective, seed, precision), new in sorted(ledger.items()):
         old = ledger.get((shape, objective, seed, "fp32"))
         if precision == "bf16" and old:
-            report.add(f"| {shape} | {objective} | {seed} | {old.minutes:.1f} / {new.minutes:.1f} | "
-                       f"{_cell(old.injected)} / {_cell(new.injected)} | "
-                       f"{_cell(old.cross_class)} / {_cell(new.cross_class)} |")
+            report.add(
+                f"| {shape} | {objective} | {seed} | {old.minutes:.1f} / {new.minutes:.1f} | "
+                f"{_cell(old.injected)} / {_cell(new.injected)} | "
+                f"{_cell(old.cross_class)} / {_cell(new.cross_class)} |"
+            )
     report.add("")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--classes", nargs="*", default=["sphere", "rectangle"],
-                        help="`--classes` with no class: the profile only")
+    parser.add_argument(
+        "--classes", nargs="*", default=["sphere", "rectangle"], help="`--classes` with no class: the profile only"
+    )
     parser.add_argument("--objectives", nargs="+", default=["gan", "wgan-gp"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--precisions", nargs="+", default=["auto"], help="auto, bf16 and/or fp32")

@@ -32,8 +32,12 @@ export PATH="$(cd "$venv" && pwd)/bin:$PATH"  # VENV may be relative or absolute
 
 case "$what" in
   test)
-    echo "lint: ruff check (configured in pyproject.toml)"
+    echo "smoke: the command and the networks load (a broken install fails here, in seconds)"
+    anomaly-gan --help >/dev/null
+    python -c "import anomaly_gan.detect.detector, anomaly_gan.train.run"
+    echo "lint: ruff check and ruff format --check (configured in pyproject.toml)"
     ruff check .
+    ruff format --check .
     exec python -m pytest
     ;;
   demo)

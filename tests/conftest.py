@@ -40,10 +40,25 @@ def tiny_config(tmp: Path, **overrides):
     from anomaly_gan.bundle.meta import InvertSettings
     from anomaly_gan.train.config import TrainConfig
 
-    settings = dict(name="sphere", data=tmp / "data", out=tmp / "models", steps=12, encoder_steps=6,
-                    batch_size=8, width=4, latent=8, val_block=8, val_every=4, min_scans=16,
-                    checkpoint_every=4, sample_every=6, device="cpu", head_steps=20, head_batch=8,
-                    invert=InvertSettings(restarts=1, steps=3))
+    settings = dict(
+        name="sphere",
+        data=tmp / "data",
+        out=tmp / "models",
+        steps=12,
+        encoder_steps=6,
+        batch_size=8,
+        width=4,
+        latent=8,
+        val_block=8,
+        val_every=4,
+        min_scans=16,
+        checkpoint_every=4,
+        sample_every=6,
+        device="cpu",
+        head_steps=20,
+        head_batch=8,
+        invert=InvertSettings(restarts=1, steps=3),
+    )
     settings.update(overrides)
     return TrainConfig(**settings)
 

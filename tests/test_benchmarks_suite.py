@@ -27,6 +27,7 @@ def test_paths_come_from_the_protocol_module() -> None:
 def test_the_listing_and_an_unknown_name() -> None:
     listing = subprocess.run([sys.executable, "-m", "benchmarks"], capture_output=True, text=True, cwd=HERE.parent)
     assert listing.returncode == 0 and "train_speed" in listing.stdout
-    unknown = subprocess.run([sys.executable, "-m", "benchmarks", "nope"], capture_output=True, text=True,
-                             cwd=HERE.parent)
+    unknown = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "nope"], capture_output=True, text=True, cwd=HERE.parent
+    )
     assert unknown.returncode == 2 and "nope" in unknown.stderr

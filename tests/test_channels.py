@@ -42,8 +42,11 @@ def write_tree(root: Path, channels: str) -> Path:
     rng = np.random.default_rng(0)
     for i in range(4):
         write_scan(make_scan(200 + i), root / "test" / "good", "seed")
-        write_scan(inject(make_scan(300 + i), "dent" if channels == "depth" else "stain", rng),
-                   root / "test" / "defect", "seed")
+        write_scan(
+            inject(make_scan(300 + i), "dent" if channels == "depth" else "stain", rng),
+            root / "test" / "defect",
+            "seed",
+        )
     return keep_only(root, channels)
 
 
@@ -62,8 +65,22 @@ def test_each_channel_mode_trains_detects_and_evaluates(channels: str, tmp_path:
 
     tree = write_tree(tmp_path / "tree", channels)
     out = tmp_path / "detect"
-    said = runner.invoke(app, ["detect", str(tree), "--model", str(bundle.path), "--mode", "fast", "--save-maps",
-                               "--panels", "all", "--out", str(out)])
+    said = runner.invoke(
+        app,
+        [
+            "detect",
+            str(tree),
+            "--model",
+            str(bundle.path),
+            "--mode",
+            "fast",
+            "--save-maps",
+            "--panels",
+            "all",
+            "--out",
+            str(out),
+        ],
+    )
     assert said.exit_code == 0, said.output
     records = saved_records(out)
     assert len(records) == 8 and all((out / r["map"]).is_file() for r in records)
@@ -77,8 +94,9 @@ def test_each_channel_mode_trains_detects_and_evaluates(channels: str, tmp_path:
     panel = cv2.imread(str(out / records[0]["map"]))
     assert panel.shape[1] == 192 * {"rgbd": 7, "rgb": 4, "depth": 4}[channels]  # tiles shown: what exists
 
-    said = runner.invoke(app, ["evaluate", "--model", str(bundle.path), str(tree), "--mode", "fast",
-                               "--out", str(tmp_path / "eval")])
+    said = runner.invoke(
+        app, ["evaluate", "--model", str(bundle.path), str(tree), "--mode", "fast", "--out", str(tmp_path / "eval")]
+    )
     assert said.exit_code == 0, said.output
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert 0 <= metrics["auroc"] <= 1 and metrics["normal"] == 4 and metrics["anomalous"] == 4
@@ -95,8 +113,20 @@ def test_several_colour_only_bundles_pick_a_class_per_scan(tmp_path: Path) -> No
         for p in [p for p in paths if p.parent.name == digit][:40]:
             shutil.copy(p, tmp_path / "data" / digit / p.name)
         train(tiny_config(tmp_path, name=digit, image_size=32), lambda *a: None)
-    said = runner.invoke(app, ["detect", str(tmp_path / "all" / "0"), str(tmp_path / "all" / "1"), "--models",
-                               str(tmp_path / "models"), "--mode", "fast", "--out", str(tmp_path / "o")])
+    said = runner.invoke(
+        app,
+        [
+            "detect",
+            str(tmp_path / "all" / "0"),
+            str(tmp_path / "all" / "1"),
+            "--models",
+            str(tmp_path / "models"),
+            "--mode",
+            "fast",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert said.exit_code == 0, said.output
     records = saved_records(tmp_path / "o")
     assert len(records) == len([p for p in paths if p.parent.name in ("0", "1")])
@@ -119,8 +149,10 @@ def test_a_folder_of_lone_images_is_colour_only(tmp_path: Path) -> None:
     (tmp_path / "imgs").mkdir()
     for i in range(3):
         cv2.imwrite(str(tmp_path / "imgs" / f"{i}.png"), np.full((20, 30), 40 * i, np.uint8))
-    cv2.imwrite(str(tmp_path / "imgs" / "colour.jpg"), np.dstack([np.zeros((20, 30), np.uint8)] * 2
-                                                                 + [np.full((20, 30), 200, np.uint8)]))
+    cv2.imwrite(
+        str(tmp_path / "imgs" / "colour.jpg"),
+        np.dstack([np.zeros((20, 30), np.uint8)] * 2 + [np.full((20, 30), 200, np.uint8)]),
+    )
     found = find_scans(tmp_path / "imgs")
     assert found.layouts == {"image"} and len(found.refs) == 4
     scans = {r.id: load_scan(r) for r in found.refs}
@@ -141,12 +173,26 @@ def test_mixed_folders_and_wrong_channels_are_refused_in_one_line(tmp_path: Path
     said = runner.invoke(app, ["detect", str(colour_only), "--model", str(depth_bundle), "--out", str(tmp_path / "o")])
     assert said.exit_code == 2 and not (tmp_path / "o").exists()
     assert "has no depth, but model sphere-gan learned depth scans (and so has every scan given)" in " ".join(
-        said.output.split())
+        said.output.split()
+    )
 
-    said = runner.invoke(app, ["train", "--shape", "sphere", "--data", str(tmp_path / "data"), "--channels", "rgbd",
-                               "--out", str(tmp_path / "m")])
+    said = runner.invoke(
+        app,
+        [
+            "train",
+            "--shape",
+            "sphere",
+            "--data",
+            str(tmp_path / "data"),
+            "--channels",
+            "rgbd",
+            "--out",
+            str(tmp_path / "m"),
+        ],
+    )
     assert said.exit_code == 2 and "--channels rgbd, but these scans are depth only; train with --channels depth" in (
-        " ".join(said.output.split()))
+        " ".join(said.output.split())
+    )
 
 
 def test_a_grayscale_bundle_refuses_colour_scans_and_scores_the_rest(tmp_path: Path) -> None:
@@ -160,10 +206,13 @@ def test_a_grayscale_bundle_refuses_colour_scans_and_scores_the_rest(tmp_path: P
     given = tmp_path / "given"
     given.mkdir()
     shutil.copy(paths[100], given / "grey.png")
-    cv2.imwrite(str(given / "colour.png"), np.dstack([cv2.imread(str(paths[101]), cv2.IMREAD_GRAYSCALE)] * 3)
-                * np.array([1, 0, 1], np.uint8))
-    said = runner.invoke(app, ["detect", str(given), "--model", str(bundle.path), "--mode", "fast",
-                               "--out", str(tmp_path / "o")])
+    cv2.imwrite(
+        str(given / "colour.png"),
+        np.dstack([cv2.imread(str(paths[101]), cv2.IMREAD_GRAYSCALE)] * 3) * np.array([1, 0, 1], np.uint8),
+    )
+    said = runner.invoke(
+        app, ["detect", str(given), "--model", str(bundle.path), "--mode", "fast", "--out", str(tmp_path / "o")]
+    )
     assert said.exit_code == 2
     said = " ".join(said.output.split())
     assert "colour.png: is a colour image, but model digit-gan learned grayscale images" in said
@@ -197,8 +246,20 @@ def test_a_128_bundle_trains_on_128_scans_and_detects(tmp_path: Path) -> None:
     assert load_scan(find_scans(tmp_path / "data" / "sphere").refs[0]).shape == (128, 128)
     bundle = train(tiny_config(tmp_path, image_size=128, steps=4, encoder_steps=2, head_steps=4), lambda *a: None)
     assert bundle.meta.network.image_size == 128
-    said = runner.invoke(app, ["detect", str(tmp_path / "data" / "sphere" / "RGB_Final" / "00003.png"), "--model",
-                               str(bundle.path), "--mode", "fast", "--save-maps", "--out", str(tmp_path / "o")])
+    said = runner.invoke(
+        app,
+        [
+            "detect",
+            str(tmp_path / "data" / "sphere" / "RGB_Final" / "00003.png"),
+            "--model",
+            str(bundle.path),
+            "--mode",
+            "fast",
+            "--save-maps",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert said.exit_code == 0, said.output
     (record,) = saved_records(tmp_path / "o")
     assert np.load(tmp_path / "o" / record["map_npy"]).shape == (3, 128, 128)

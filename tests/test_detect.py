@@ -62,8 +62,8 @@ def test_batched_refine_equals_per_scan_refine(nets) -> None:
     settings = InvertSettings(restarts=2, steps=5)
     together = invert_refine(g, d, e, x, settings, starts)
     for i in range(4):
-        alone = invert_refine(g, d, e, x[i:i + 1], settings, starts[i:i + 1])
-        torch.testing.assert_close(alone.loss, together.loss[i:i + 1], rtol=1e-4, atol=1e-6)
+        alone = invert_refine(g, d, e, x[i : i + 1], settings, starts[i : i + 1])
+        torch.testing.assert_close(alone.loss, together.loss[i : i + 1], rtol=1e-4, atol=1e-6)
 
 
 def test_threshold_for_false_alarm_rate_edge_cases() -> None:
@@ -115,8 +115,9 @@ def test_torchscript_and_in_memory_models_score_alike(tiny_bundle: Path) -> None
         scripted = detector.scorer.score(x, mode, ids)
         head = Segmenter(bundle.meta.segmenter)
         head.load_state_dict(bundle.segmenter.state_dict())
-        nets = Networks(eager["generator"], eager["critic"], eager["encoder"], lambda: eager["generator"], net.latent,
-                        head.eval())
+        nets = Networks(
+            eager["generator"], eager["critic"], eager["encoder"], lambda: eager["generator"], net.latent, head.eval()
+        )
         in_memory = Scorer(nets, bundle.meta.invert, torch.device("cpu")).score(x, mode, ids)
         for key, value in scripted.values.items():
             np.testing.assert_allclose(value, in_memory.values[key], rtol=1e-4, atol=1e-5)
@@ -129,7 +130,7 @@ def test_planted_defect_scores_higher_and_lights_up_the_map(tiny_bundle: Path) -
     ys, xs = np.nonzero(clean.valid)
     cy, cx = int(ys.mean()), int(xs.mean())
     region = np.zeros(clean.shape, bool)
-    region[cy - 5:cy + 5, cx - 5:cx + 5] = True
+    region[cy - 5 : cy + 5, cx - 5 : cx + 5] = True
     planted.rgb[region] = (255, 0, 255)
     planted.depth[region] = np.nanmin(clean.depth) - 40
     scored = detector.score([clean, planted])
@@ -149,17 +150,40 @@ def test_cli_detect_writes_records_and_panels(tiny_bundle: Path, tmp_path: Path)
     scans = write_scans(tmp_path / "scans")
     (scans / "RGB_Final" / "00105.png").write_bytes(b"not a png")
     out = tmp_path / "out"
-    result = runner.invoke(app, ["detect", str(scans), "--model", str(tiny_bundle), "--out", str(out),
-                                 "--mode", "fast", "--json", "--save-maps"])
+    result = runner.invoke(
+        app,
+        [
+            "detect",
+            str(scans),
+            "--model",
+            str(tiny_bundle),
+            "--out",
+            str(out),
+            "--mode",
+            "fast",
+            "--json",
+            "--save-maps",
+        ],
+    )
     assert result.exit_code == 2, result.output  # one unreadable scan: reported, the rest scored
     assert "00105.png: truncated PNG" in result.output
     records = saved_records(out)
     assert len(records) == 5
     for r in records:
-            assert {"scan", "score", "threshold", "anomalous", "colour", "depth", "feature", "critic", "head",
-                    "map"} <= set(r)
-            maps = np.load(out / r["map_npy"])  # combined, colour, depth in the scan's own frame
-            assert (out / r["map"]).exists() and maps.shape == (3, 64, 64) and maps.dtype == np.float32
+        assert {
+            "scan",
+            "score",
+            "threshold",
+            "anomalous",
+            "colour",
+            "depth",
+            "feature",
+            "critic",
+            "head",
+            "map",
+        } <= set(r)
+        maps = np.load(out / r["map_npy"])  # combined, colour, depth in the scan's own frame
+        assert (out / r["map"]).exists() and maps.shape == (3, 64, 64) and maps.dtype == np.float32
     csv_lines = (out / "results.csv").read_text().splitlines()
     assert csv_lines[0].startswith("scan,id,label,class,model,mode,score,threshold,anomalous") and len(csv_lines) == 6
     assert ",head,map,map_npy" in csv_lines[0]
@@ -190,19 +214,33 @@ def test_cli_detect_multi_model_reports_class(tiny_bundle: Path, tmp_path: Path)
     meta["name"] = "cube"
     meta["calibration"]["fast"]["threshold"] += 1e5  # everything sits far below cube's threshold
     (models / "cube-gan" / "model.json").write_text(json.dumps(meta))
-    result = runner.invoke(app, ["detect", str(write_scans(tmp_path / "scans", 2)), "--models", str(models),
-                                 "--mode", "fast", "--out", str(tmp_path / "o")])
+    result = runner.invoke(
+        app,
+        [
+            "detect",
+            str(write_scans(tmp_path / "scans", 2)),
+            "--models",
+            str(models),
+            "--mode",
+            "fast",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     records = saved_records(tmp_path / "o")
     assert {r["class"] for r in records} == {"cube"} and set(records[0]["scores_by_class"]) == {"sphere", "cube"}
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("version", "version 99; this anomaly-gan reads"),
-    ("channels", "network has 3 channels"),
-    ("missing", "encoder.pt: missing from the bundle"),
-    ("garbage", "critic.pt: not a loadable TorchScript file"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("version", "version 99; this anomaly-gan reads"),
+        ("channels", "network has 3 channels"),
+        ("missing", "encoder.pt: missing from the bundle"),
+        ("garbage", "critic.pt: not a loadable TorchScript file"),
+    ],
+)
 def test_cli_detect_bad_bundles(tiny_bundle: Path, tmp_path: Path, damage: str, message: str) -> None:
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, bundle)

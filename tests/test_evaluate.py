@@ -43,7 +43,9 @@ def test_image_metrics_thresholds_and_rates() -> None:
     assert m["at_threshold"]["tpr"] == pytest.approx(2 / 3) and m["at_threshold"]["far"] == pytest.approx(1 / 3)
     assert m["f1_max"] == pytest.approx(6 / 7)  # threshold 0.5: tp 3, fp 1
     assert auroc_by_label(["good", "good", "good", "dent", "stain", "stain"], scores) == {
-        "dent": pytest.approx(2 / 3), "stain": 1.0}
+        "dent": pytest.approx(2 / 3),
+        "stain": 1.0,
+    }
 
 
 def test_pixel_metrics() -> None:
@@ -60,8 +62,9 @@ def write_test_tree(root: Path) -> Path:
     rng = np.random.default_rng(0)
     for i in range(4):
         write_scan(make_scan(200 + i), root / "test" / "good", "seed")
-        write_scan(inject(make_scan(300 + i), ("dent", "stain")[i % 2], rng), root / "test" / ("dent", "stain")[i % 2],
-                   "seed")
+        write_scan(
+            inject(make_scan(300 + i), ("dent", "stain")[i % 2], rng), root / "test" / ("dent", "stain")[i % 2], "seed"
+        )
     return root
 
 
@@ -70,8 +73,9 @@ def test_cli_evaluate_agrees_with_an_independent_computation(tiny_bundle: Path, 
     for i in range(5):  # an MVTec-style class root's training scans are not test scans
         write_scan(make_scan(500 + i), root / "train" / "good", "seed")
     out = tmp_path / "eval"
-    result = runner.invoke(app, ["evaluate", "--model", str(tiny_bundle), str(root), "--mode", "fast",
-                                 "--out", str(out)])
+    result = runner.invoke(
+        app, ["evaluate", "--model", str(tiny_bundle), str(root), "--mode", "fast", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     records = saved_records(out)
     assert len(records) == 8 and all("/test/" in r["scan"] for r in records)
@@ -92,8 +96,21 @@ def test_cli_evaluate_cross_class_and_usage_errors(tiny_bundle: Path, tmp_path: 
     for shape in ("sphere", "cylinder"):
         for i in range(3):
             write_scan(make_scan(400 + i, shape), tmp_path / "classes" / shape, "seed")
-    result = runner.invoke(app, ["evaluate", "--model", str(tiny_bundle), str(tmp_path / "classes"),
-                                 "--normal-class", "sphere", "--mode", "fast", "--out", str(tmp_path / "e")])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            str(tiny_bundle),
+            str(tmp_path / "classes"),
+            "--normal-class",
+            "sphere",
+            "--mode",
+            "fast",
+            "--out",
+            str(tmp_path / "e"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "AUROC cylinder" in result.output
     no_defects = runner.invoke(app, ["evaluate", "--model", str(tiny_bundle), str(tmp_path / "classes" / "sphere")])

@@ -28,19 +28,51 @@ runner = CliRunner()
 
 def fingerprint(root: Path) -> dict[str, str]:
     """Every file under `root` and a digest of its bytes: what 'nothing changed' means."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def results_folder(folder: Path, records: list[dict] | None = None, run: dict | None = None) -> Path:
     """A results folder as detect writes it, without scoring anything."""
     folder.mkdir(parents=True, exist_ok=True)
-    model = ModelUsed("models/sphere-gan", "sphere", "gan", 2.0, "calibrated: 1% of held-out good scans",
-                      [0.1, 0.5, 1.9])
-    good = Record("scans/a.png", "a", "good", "sphere", "sphere-gan", "fast", 0.7, 2.0, False,
-                  {"colour": 0.2, "head": 0.1}, None, None, None, {"head": 0.4})
-    bad = Record("scans/b.png", "b", "dent", "sphere", "sphere-gan", "fast", 3.1, 2.0, True,
-                 {"colour": 0.9, "head": 0.8}, None, None, None, {"head": 2.5})
+    model = ModelUsed(
+        "models/sphere-gan", "sphere", "gan", 2.0, "calibrated: 1% of held-out good scans", [0.1, 0.5, 1.9]
+    )
+    good = Record(
+        "scans/a.png",
+        "a",
+        "good",
+        "sphere",
+        "sphere-gan",
+        "fast",
+        0.7,
+        2.0,
+        False,
+        {"colour": 0.2, "head": 0.1},
+        None,
+        None,
+        None,
+        {"head": 0.4},
+    )
+    bad = Record(
+        "scans/b.png",
+        "b",
+        "dent",
+        "sphere",
+        "sphere-gan",
+        "fast",
+        3.1,
+        2.0,
+        True,
+        {"colour": 0.9, "head": 0.8},
+        None,
+        None,
+        None,
+        {"head": 2.5},
+    )
     records = records if records is not None else [good.to_dict(), bad.to_dict()]
     run = run if run is not None else Results([model], "fast", scans=len(records), anomalous=1, partial=False).to_dict()
     atomic_write_json(folder / RUN, run)
@@ -115,8 +147,11 @@ CASES: dict[str, Case] = {
     "train --shape ..": (lambda t: ["train", "--shape", "..", "--data", _scans(t)], 2, "plain name"),
     "train --shape empty": (lambda t: ["train", "--shape", "", "--data", _scans(t)], 2, "plain name"),
     "train --shape -x": (lambda t: ["train", "--shape", "-x", "--data", _scans(t)], 2, "plain name"),
-    "train --data missing": (lambda t: ["train", "--shape", "sphere", "--data", str(t / "nope")], 2,
-                             "no such file or folder"),
+    "train --data missing": (
+        lambda t: ["train", "--shape", "sphere", "--data", str(t / "nope")],
+        2,
+        "no such file or folder",
+    ),
     "train --resume and no checkpoint": (_train("--resume"), 2, "checkpoint"),
     "train --resume --force": (_train("--resume", "--force"), 2, "no checkpoint to resume from"),
     # detect: numbers, choices, slices, paths and bundles
@@ -142,15 +177,23 @@ CASES: dict[str, Case] = {
     "detect --model missing": (lambda t: ["detect", _scans(t), "--model", str(t / "nope")], 2, "not a model bundle"),
     "detect --model a file": (lambda t: ["detect", _scans(t), "--model", _file(t)], 2, "a-file.txt"),
     "detect --models empty": (lambda t: ["detect", _scans(t), "--models", _empty(t)], 2, "no trained model bundle"),
-    "detect model.json not JSON": (lambda t: ["detect", _scans(t), "--model", _bundle_dir(t, "{oops")], 2,
-                                   "model.json"),
-    "detect model.json a list": (lambda t: ["detect", _scans(t), "--model", _bundle_dir(t, [1, 2])], 2,
-                                 "model.json"),
+    "detect model.json not JSON": (
+        lambda t: ["detect", _scans(t), "--model", _bundle_dir(t, "{oops")],
+        2,
+        "model.json",
+    ),
+    "detect model.json a list": (lambda t: ["detect", _scans(t), "--model", _bundle_dir(t, [1, 2])], 2, "model.json"),
     "detect model.json empty": (lambda t: ["detect", _scans(t), "--model", _bundle_dir(t, "")], 2, "model.json"),
-    "detect model.json binary": (lambda t: ["detect", _scans(t), "--model", _bundle_dir(t, "\x80\x04\x95")], 2,
-                                 "model.json"),
-    "detect model.json of another tool": (lambda t: ["detect", _scans(t), "--model",
-                                                     _bundle_dir(t, {"format": "other"})], 2, "model.json"),
+    "detect model.json binary": (
+        lambda t: ["detect", _scans(t), "--model", _bundle_dir(t, "\x80\x04\x95")],
+        2,
+        "model.json",
+    ),
+    "detect model.json of another tool": (
+        lambda t: ["detect", _scans(t), "--model", _bundle_dir(t, {"format": "other"})],
+        2,
+        "model.json",
+    ),
     # preprocess: numbers and paths (refused before open3d loads)
     "preprocess --size 0": (_preprocess("--size", "0"), 2, "--size 0: choose 8 to 1024"),
     "preprocess --size -3": (_preprocess("--size", "-3"), 2, "--size -3: choose 8 to 1024"),
@@ -184,34 +227,66 @@ CASES: dict[str, Case] = {
     "info an empty folder": (lambda t: ["info", _empty(t)], 2, "empty"),
     "view a missing scan": (lambda t: ["view", str(t / "nope.png"), "--out", str(t / "x.ply")], 2, "nope.png"),
     "view to .obj": (lambda t: ["view", _scans(t) + "/RGB_Final/00000.png", "--out", str(t / "x.obj")], 2, ".obj"),
-    "view --model missing": (lambda t: ["view", _scans(t) + "/RGB_Final/00000.png", "--out", str(t / "x.ply"),
-                                        "--model", str(t / "nope")], 2, "not a model bundle"),
+    "view --model missing": (
+        lambda t: ["view", _scans(t) + "/RGB_Final/00000.png", "--out", str(t / "x.ply"), "--model", str(t / "nope")],
+        2,
+        "not a model bundle",
+    ),
     "report a missing folder": (lambda t: ["report", str(t / "nope")], 2, "nope"),
     "report a folder without run.json": (lambda t: ["report", _empty(t)], 2, "no run.json"),
-    "report --report-top -1": (lambda t: ["report", str(results_folder(t / "r")), "--report-top", "-1"], 2,
-                               "--report-top"),
-    "merge one missing shard": (lambda t: ["merge", str(t / "m"), str(results_folder(t / "s0")), str(t / "s1")], 2,
-                                "s1"),
-    "merge a folder that is no shard": (lambda t: ["merge", str(t / "m"), str(results_folder(t / "s0")),
-                                                   str(results_folder(t / "s1"))], 2, "shard"),
-    "merge into one of its shards": (lambda t: ["merge", str(results_folder(t / "s0")), str(t / "s0"), "--force"],
-                                     2, "s0"),
+    "report --report-top -1": (
+        lambda t: ["report", str(results_folder(t / "r")), "--report-top", "-1"],
+        2,
+        "--report-top",
+    ),
+    "merge one missing shard": (
+        lambda t: ["merge", str(t / "m"), str(results_folder(t / "s0")), str(t / "s1")],
+        2,
+        "s1",
+    ),
+    "merge a folder that is no shard": (
+        lambda t: ["merge", str(t / "m"), str(results_folder(t / "s0")), str(results_folder(t / "s1"))],
+        2,
+        "shard",
+    ),
+    "merge into one of its shards": (
+        lambda t: ["merge", str(results_folder(t / "s0")), str(t / "s0"), "--force"],
+        2,
+        "s0",
+    ),
     "evaluate without scans": (lambda t: ["evaluate", "--model", _bundle_dir(t, "{}")], 2, "give ROOT"),
-    "evaluate --normal only": (lambda t: ["evaluate", "--model", _bundle_dir(t, "{}"), "--normal", _scans(t)], 2,
-                               "give ROOT"),
-    "evaluate no anomalous scans": (lambda t: ["evaluate", "--model", _bundle_dir(t, "{}"), _scans(t)], 2,
-                                    "no anomalous scans"),
-    "evaluate --normal-class unknown": (lambda t: ["evaluate", "--model", _bundle_dir(t, "{}"), str(t),
-                                                   "--normal-class", "cube"], 2, "no class 'cube'"),
-    "evaluate --model missing": (lambda t: ["evaluate", "--model", str(t / "nope"), "--normal", _scans(t),
-                                            "--anomalous", _scans(t)], 2, "not a model bundle"),
-    "evaluate --far nan": (lambda t: ["evaluate", "--model", _bundle_dir(t, "{}"), _scans(t), "--far", "nan"], 2,
-                           "--far"),
-    "retrain-head a missing bundle": (lambda t: ["retrain-head", str(t / "nope"), "--force"], 2,
-                                      "not a model bundle"),
+    "evaluate --normal only": (
+        lambda t: ["evaluate", "--model", _bundle_dir(t, "{}"), "--normal", _scans(t)],
+        2,
+        "give ROOT",
+    ),
+    "evaluate no anomalous scans": (
+        lambda t: ["evaluate", "--model", _bundle_dir(t, "{}"), _scans(t)],
+        2,
+        "no anomalous scans",
+    ),
+    "evaluate --normal-class unknown": (
+        lambda t: ["evaluate", "--model", _bundle_dir(t, "{}"), str(t), "--normal-class", "cube"],
+        2,
+        "no class 'cube'",
+    ),
+    "evaluate --model missing": (
+        lambda t: ["evaluate", "--model", str(t / "nope"), "--normal", _scans(t), "--anomalous", _scans(t)],
+        2,
+        "not a model bundle",
+    ),
+    "evaluate --far nan": (
+        lambda t: ["evaluate", "--model", _bundle_dir(t, "{}"), _scans(t), "--far", "nan"],
+        2,
+        "--far",
+    ),
+    "retrain-head a missing bundle": (lambda t: ["retrain-head", str(t / "nope"), "--force"], 2, "not a model bundle"),
     "retrain-head a broken bundle": (lambda t: ["retrain-head", _bundle_dir(t, "{}"), "--force"], 2, "model.json"),
-    "retrain-head --head-steps 0": (lambda t: ["retrain-head", _bundle_dir(t, "{}"), "--head-steps", "0"], 2,
-                                    "--head-steps"),
+    "retrain-head --head-steps 0": (
+        lambda t: ["retrain-head", _bundle_dir(t, "{}"), "--head-steps", "0"],
+        2,
+        "--head-steps",
+    ),
     "unknown verb": (lambda t: ["inspect", _scans(t)], 2, "inspect"),
 }
 
@@ -236,9 +311,15 @@ def test_the_matrix_is_large() -> None:
 
 
 # report on results files changed one field at a time: exit 0 or 2, never a traceback
-FIELD_VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8),
-                         st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=3), st.floats(),
-                                                                               max_size=2))
+FIELD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=8),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.floats(), max_size=2),
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

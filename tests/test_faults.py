@@ -92,8 +92,11 @@ IMAGE_CASES: dict[str, tuple[str, Callable[[Path], Path], str]] = {
     "empty array": ("npy", lambda f: _npy(f, np.zeros((0, 0, 4), np.float32)), "expected HxWx4"),
     "array of strings": ("npy", lambda f: _npy(f, np.full((8, 8, 4), "a")), "expected real numbers"),
     "complex array": ("npy", lambda f: _npy(f, np.zeros((8, 8, 4), complex)), "complex128 values"),
-    "garbage point cloud": ("ply", lambda f: _write(f / "bad.ply", b"ply\nformat nonsense\n"),
-                            "not a readable point cloud (RPly: Invalid file format"),
+    "garbage point cloud": (
+        "ply",
+        lambda f: _write(f / "bad.ply", b"ply\nformat nonsense\n"),
+        "not a readable point cloud (RPly: Invalid file format",
+    ),
 }
 
 
@@ -177,8 +180,9 @@ def test_a_broken_bundle_among_several_is_skipped(tiny_bundle: Path, tmp_path: P
     shutil.copytree(tiny_bundle, tmp_path / "models" / "good")
     shutil.copytree(tiny_bundle, tmp_path / "models" / "broken")
     (tmp_path / "models" / "broken" / "critic.pt").write_bytes(b"junk")
-    result = detect(str(good_folder(tmp_path / "scans")), "--models", str(tmp_path / "models"),
-                    "--out", str(tmp_path / "o"))
+    result = detect(
+        str(good_folder(tmp_path / "scans")), "--models", str(tmp_path / "models"), "--out", str(tmp_path / "o")
+    )
     assert result.exit_code == 0 and "broken" in result.output and "critic.pt" in result.output
     assert len(saved_records(tmp_path / "o")) == GOOD
 
@@ -187,12 +191,14 @@ def test_output_that_exists_or_is_not_a_folder(tiny_bundle: Path, tmp_path: Path
     scans = str(good_folder(tmp_path / "scans"))
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
-    assert_one_line_failure(detect(scans, "--model", str(tiny_bundle), "--out", str(tmp_path / "full")),
-                            2, "use --force")
+    assert_one_line_failure(
+        detect(scans, "--model", str(tiny_bundle), "--out", str(tmp_path / "full")), 2, "use --force"
+    )
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
     (tmp_path / "file").write_text("x")
-    assert_one_line_failure(detect(scans, "--model", str(tiny_bundle), "--out", str(tmp_path / "file" / "run")),
-                            2, str(tmp_path / "file"))
+    assert_one_line_failure(
+        detect(scans, "--model", str(tiny_bundle), "--out", str(tmp_path / "file" / "run")), 2, str(tmp_path / "file")
+    )
 
 
 @pytest.fixture
@@ -203,8 +209,10 @@ def tmpfs(tmp_path: Path):
     def mount(options: str) -> Path:
         point = tmp_path / f"mnt{len(mounted)}"
         point.mkdir()
-        if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "none", str(point)],
-                          capture_output=True).returncode != 0:
+        if (
+            subprocess.run(["mount", "-t", "tmpfs", "-o", options, "none", str(point)], capture_output=True).returncode
+            != 0
+        ):
             pytest.skip("cannot mount a tmpfs here (not root or no CAP_SYS_ADMIN)")
         mounted.append(point)
         return point
@@ -235,8 +243,9 @@ def test_disk_full_mid_run_keeps_valid_results(tiny_bundle: Path, tmp_path: Path
 
 
 @pytest.mark.parametrize("stop_on_call, kept", [(1, 0), (2, 4)])
-def test_interrupted_detection_keeps_what_was_scored(tiny_bundle: Path, tmp_path: Path, monkeypatch,
-                                                     stop_on_call: int, kept: int) -> None:
+def test_interrupted_detection_keeps_what_was_scored(
+    tiny_bundle: Path, tmp_path: Path, monkeypatch, stop_on_call: int, kept: int
+) -> None:
     real, calls = Detector.score, []
 
     def score(self, scans):
@@ -258,8 +267,9 @@ def test_interrupted_detection_keeps_what_was_scored(tiny_bundle: Path, tmp_path
 
 def test_view_refuses_an_extension_it_cannot_write(tmp_path: Path) -> None:
     scan = write_scan(make_scan(0), tmp_path, "npz")
-    assert_one_line_failure(runner.invoke(app, ["view", str(scan), "--out", str(tmp_path / "x.txt")]),
-                            2, "x.txt", ".ply or .pcd")
+    assert_one_line_failure(
+        runner.invoke(app, ["view", str(scan), "--out", str(tmp_path / "x.txt")]), 2, "x.txt", ".ply or .pcd"
+    )
 
 
 def test_missing_libusb_is_one_line(tmp_path: Path, monkeypatch) -> None:
@@ -269,17 +279,41 @@ def test_missing_libusb_is_one_line(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr("anomaly_gan.deps.importlib.import_module", no_libusb)
     result = runner.invoke(app, ["synth", str(tmp_path / "s"), "--count", "20"])
     assert_one_line_failure(result, 2, "libusb-1.0", "apt-get install -y libusb-1.0-0")
-    result = runner.invoke(app, ["view", str(write_scan(make_scan(0), tmp_path, "npz")), "--out",
-                                 str(tmp_path / "c.ply")])
+    result = runner.invoke(
+        app, ["view", str(write_scan(make_scan(0), tmp_path, "npz")), "--out", str(tmp_path / "c.ply")]
+    )
     assert_one_line_failure(result, 2, "libusb-1.0")
 
 
 # Training: checkpoints, resume, interrupts.
 
+
 def cli_train(tmp_path: Path, *extra: str):
-    return runner.invoke(app, ["train", "--shape", "sphere", "--data", str(tmp_path / "data"), "--out",
-                               str(tmp_path / "models"), "--steps", "8", "--encoder-steps", "2", "--width", "4",
-                               "--batch-size", "4", "--head-steps", "2", "--device", "cpu", *extra])
+    return runner.invoke(
+        app,
+        [
+            "train",
+            "--shape",
+            "sphere",
+            "--data",
+            str(tmp_path / "data"),
+            "--out",
+            str(tmp_path / "models"),
+            "--steps",
+            "8",
+            "--encoder-steps",
+            "2",
+            "--width",
+            "4",
+            "--batch-size",
+            "4",
+            "--head-steps",
+            "2",
+            "--device",
+            "cpu",
+            *extra,
+        ],
+    )
 
 
 def interrupted_run(tmp_path: Path) -> Path:
@@ -296,15 +330,18 @@ def interrupted_run(tmp_path: Path) -> Path:
     return config.bundle_dir / "checkpoint.pt"
 
 
-@pytest.mark.parametrize("damage, words", [
-    ("pickle", "refused (it would call posix.system)"),
-    ("no key", "incomplete checkpoint (no 'ema')"),
-    ("garbage", "refused (not a checkpoint file)"),
-    ("zero bytes", "unreadable checkpoint"),
-    ("step a string", "damaged checkpoint (step not as written: Input should be a valid integer)"),
-    ("extra a list", "damaged checkpoint (extra not as written: Input should be a valid dictionary)"),
-    ("models emptied", "does not fit this run's networks"),
-])
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        ("pickle", "refused (it would call posix.system)"),
+        ("no key", "incomplete checkpoint (no 'ema')"),
+        ("garbage", "refused (not a checkpoint file)"),
+        ("zero bytes", "unreadable checkpoint"),
+        ("step a string", "damaged checkpoint (step not as written: Input should be a valid integer)"),
+        ("extra a list", "damaged checkpoint (extra not as written: Input should be a valid dictionary)"),
+        ("models emptied", "does not fit this run's networks"),
+    ],
+)
 def test_resume_refuses_a_bad_checkpoint_without_running_it(tmp_path: Path, damage: str, words: str) -> None:
     checkpoint = interrupted_run(tmp_path)
     sentinel = tmp_path / "SENTINEL"
@@ -314,15 +351,38 @@ def test_resume_refuses_a_bad_checkpoint_without_running_it(tmp_path: Path, dama
         checkpoint.write_bytes(b"")
     elif damage != "garbage":
         payload = torch.load(checkpoint, weights_only=True)
-        {"no key": lambda: payload.pop("ema"), "step a string": lambda: payload.update(step="7"),
-         "extra a list": lambda: payload.update(extra=[1]),
-         "models emptied": lambda: payload["models"].update(generator={})}[damage]()
+        {
+            "no key": lambda: payload.pop("ema"),
+            "step a string": lambda: payload.update(step="7"),
+            "extra a list": lambda: payload.update(extra=[1]),
+            "models emptied": lambda: payload["models"].update(generator={}),
+        }[damage]()
         torch.save(payload, checkpoint)
     else:
         checkpoint.write_bytes(b"\x00" * 100)
-    result = runner.invoke(app, ["train", "--shape", "sphere", "--data", str(tmp_path / "data"), "--out",
-                                 str(tmp_path / "models"), "--steps", "12", "--encoder-steps", "6", "--width", "4",
-                                 "--batch-size", "8", "--device", "cpu", "--resume"])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--shape",
+            "sphere",
+            "--data",
+            str(tmp_path / "data"),
+            "--out",
+            str(tmp_path / "models"),
+            "--steps",
+            "12",
+            "--encoder-steps",
+            "6",
+            "--width",
+            "4",
+            "--batch-size",
+            "8",
+            "--device",
+            "cpu",
+            "--resume",
+        ],
+    )
     assert_one_line_failure(result, 2, "checkpoint.pt", words)
     assert not sentinel.exists()
 
@@ -339,8 +399,11 @@ def weights(folder: Path) -> dict[str, torch.Tensor]:
 def assert_same_bundle(a: Path, b: Path) -> None:
     def gan_rows(folder: Path) -> list:
         rows = [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
-        return [(r["phase"], r["step"], r.get("d_loss"), r.get("g_loss"), r.get("e_loss")) for r in rows
-                if r["phase"] != "head"]
+        return [
+            (r["phase"], r["step"], r.get("d_loss"), r.get("g_loss"), r.get("e_loss"))
+            for r in rows
+            if r["phase"] != "head"
+        ]
 
     assert gan_rows(a) == gan_rows(b)
     for key, value in weights(a).items():
@@ -351,6 +414,7 @@ def test_signal_mid_step_stops_at_the_boundary_and_resumes_exactly(tmp_path: Pat
     write_class(tmp_path / "data")
     straight = train(tiny_config(tmp_path, out=tmp_path / "a"), lambda *a: None).path
     import anomaly_gan.train.trainer as trainer
+
     real, calls = trainer.diff_augment, []
 
     def augment_then_signal(x):  # runs inside a GAN step: the signal lands mid-step
@@ -408,8 +472,7 @@ train(tiny_config(tmp, out=tmp / "b", steps=150, checkpoint_every=5), lambda *a:
 def test_kill_9_mid_run_then_resume_to_the_end(tmp_path: Path) -> None:
     write_class(tmp_path / "data")
     config = tiny_config(tmp_path, out=tmp_path / "b", steps=150, checkpoint_every=5)
-    child = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(tmp_path)],
-                             cwd=Path(__file__).resolve().parents[1])
+    child = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(tmp_path)], cwd=Path(__file__).resolve().parents[1])
     checkpoint, deadline = config.bundle_dir / "checkpoint.pt", time.monotonic() + 120
     while not checkpoint.exists() and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -417,8 +480,7 @@ def test_kill_9_mid_run_then_resume_to_the_end(tmp_path: Path) -> None:
     child.wait()
     assert checkpoint.exists() and not (config.bundle_dir / "model.json").exists(), "killed too late"
     resumed = train(config, lambda *a: None, resume=True).path
-    straight = train(tiny_config(tmp_path, out=tmp_path / "a", steps=150, checkpoint_every=5),
-                     lambda *a: None).path
+    straight = train(tiny_config(tmp_path, out=tmp_path / "a", steps=150, checkpoint_every=5), lambda *a: None).path
     assert_same_bundle(straight, resumed)
 
 
@@ -435,12 +497,22 @@ def test_interrupt_during_calibration_says_resume_continues(tmp_path: Path) -> N
     assert train(config, lambda *a: None, resume=True).path == config.bundle_dir
 
 
-@pytest.mark.parametrize("name, content", [("run.json", b'{"models": 3}'), ("run.json", b"\x80\x04junk"),
-                                           ("results.jsonl", b'{"scan": 1}\n'),
-                                           ("metrics.json", b"{not json")])
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("run.json", b'{"models": 3}'),
+        ("run.json", b"\x80\x04junk"),
+        ("results.jsonl", b'{"scan": 1}\n'),
+        ("metrics.json", b"{not json"),
+    ],
+)
 def test_report_from_a_damaged_results_folder(tiny_bundle: Path, tmp_path: Path, name: str, content: bytes) -> None:
-    assert detect(str(good_folder(tmp_path / "scans")), "--model", str(tiny_bundle), "--out",
-                  str(tmp_path / "o")).exit_code == 0
+    assert (
+        detect(
+            str(good_folder(tmp_path / "scans")), "--model", str(tiny_bundle), "--out", str(tmp_path / "o")
+        ).exit_code
+        == 0
+    )
     (tmp_path / "o" / name).write_bytes(content)
     assert_one_line_failure(runner.invoke(app, ["report", str(tmp_path / "o")]), 2, name, "not a")
 

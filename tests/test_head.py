@@ -49,8 +49,9 @@ def test_object_frame_centres_the_object_and_pads_past_the_edge() -> None:
 def test_simulated_defects_change_exactly_the_masked_pixels() -> None:
     rng = np.random.default_rng(0)
     scan = make_scan(2)
-    array = np.concatenate([scan.rgb.transpose(2, 0, 1) / 127.5 - 1,
-                            np.where(scan.valid, 0.5, -1.0)[None]]).astype(np.float32)
+    array = np.concatenate([scan.rgb.transpose(2, 0, 1) / 127.5 - 1, np.where(scan.valid, 0.5, -1.0)[None]]).astype(
+        np.float32
+    )
     for kind in KINDS:
         out, mask = simulate(array, rng, (kind,))
         change = np.maximum(np.abs(out[:3] - array[:3]).max(0), np.abs(out[3] - array[3]))
@@ -60,8 +61,9 @@ def test_simulated_defects_change_exactly_the_masked_pixels() -> None:
 
 def test_jitter_moves_the_object_but_keeps_it_whole_and_the_background_empty() -> None:
     scan = make_scan(3)
-    array = np.concatenate([scan.rgb.transpose(2, 0, 1) / 127.5 - 1,
-                            np.where(scan.valid, 0.5, -1.0)[None]]).astype(np.float32)
+    array = np.concatenate([scan.rgb.transpose(2, 0, 1) / 127.5 - 1, np.where(scan.valid, 0.5, -1.0)[None]]).astype(
+        np.float32
+    )
     rng = np.random.default_rng(0)
     moved = [jitter(array, rng) for _ in range(8)]
     area = (array[3] > -0.9).sum()
@@ -86,15 +88,17 @@ def test_leave_one_kind_out_never_samples_the_held_out_kind(monkeypatch) -> None
     with pytest.raises(ValueError):
         kinds_without("scratch")
     scan = make_scan(3)
-    array = np.concatenate([scan.rgb.transpose(2, 0, 1) / 127.5 - 1,
-                            np.where(scan.valid, 0.5, -1.0)[None]]).astype(np.float32)
+    array = np.concatenate([scan.rgb.transpose(2, 0, 1) / 127.5 - 1, np.where(scan.valid, 0.5, -1.0)[None]]).astype(
+        np.float32
+    )
     config = tiny_config(Path("."), head_batch=64, head_kinds=kinds_without("crack"))
     defective_batch(np.stack([array] * 4), config, np.random.default_rng(0))
     assert drawn and "line" not in drawn and set(drawn) == set(KINDS) - {"line"}
 
 
 def test_a_briefly_trained_head_ranks_defects_above_good_scans_and_points_at_them(
-        tiny_bundle: Path, tmp_path: Path) -> None:
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
     """A head trained for a few steps on tiny synthetic scans: new scans with simulated defects
     (an unseen random stream) rank above good ones, and on the evaluation injector's defects its
     map is brighter inside the mask than on the rest of the object. Whether it generalises to

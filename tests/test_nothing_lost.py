@@ -44,8 +44,7 @@ def test_merge_into_one_of_its_shards_is_refused(tiny_bundle: Path, tmp_path: Pa
     scans = good_folder(tmp_path / "scans")
     shards = [tmp_path / "o" / f"s{i}" for i in range(2)]
     for i, shard in enumerate(shards):
-        assert detect(str(scans), "--model", str(tiny_bundle), "--shard", f"{i}/2", "--out",
-                      str(shard)).exit_code == 0
+        assert detect(str(scans), "--model", str(tiny_bundle), "--shard", f"{i}/2", "--out", str(shard)).exit_code == 0
     before = _files(tmp_path / "o")
     result = runner.invoke(app, ["merge", str(shards[0]), *map(str, shards), "--force"])
     assert_one_line_failure(result, 2, str(shards[0]), "the output folder is the input")
@@ -55,13 +54,26 @@ def test_merge_into_one_of_its_shards_is_refused(tiny_bundle: Path, tmp_path: Pa
 def test_evaluate_synth_and_preprocess_never_delete_their_inputs(tiny_bundle: Path, tmp_path: Path) -> None:
     scans = good_folder(tmp_path / "scans")
     before = _files(tmp_path)
-    for args in (["evaluate", "--model", str(tiny_bundle), "--normal", str(scans), "--anomalous", str(scans), "--out",
-                  str(scans)],
-                 ["synth", str(scans), "--from", str(scans)],
-                 ["preprocess", str(scans), str(tmp_path)]):
+    for args in (
+        [
+            "evaluate",
+            "--model",
+            str(tiny_bundle),
+            "--normal",
+            str(scans),
+            "--anomalous",
+            str(scans),
+            "--out",
+            str(scans),
+        ],
+        ["synth", str(scans), "--from", str(scans)],
+        ["preprocess", str(scans), str(tmp_path)],
+    ):
         result = runner.invoke(app, [*args, "--force"])
         assert result.exit_code == 2 and "never deleted" in result.output and "Traceback" not in result.output, (
-            args, result.output)
+            args,
+            result.output,
+        )
     assert _files(tmp_path) == before
 
 
@@ -84,12 +96,18 @@ def test_a_very_long_scan_id_gets_a_panel_and_a_finished_run(tiny_bundle: Path, 
     assert json.loads((tmp_path / "o" / "run.json").read_text())["partial"] is False
 
 
-@pytest.mark.parametrize("path", ["javascript:alert(1)", "/etc/passwd", "../../outside.jpg", "maps/missing.jpg",
-                                  "JaVaScRiPt:alert(1)//maps/x.jpg"])
+@pytest.mark.parametrize(
+    "path",
+    ["javascript:alert(1)", "/etc/passwd", "../../outside.jpg", "maps/missing.jpg", "JaVaScRiPt:alert(1)//maps/x.jpg"],
+)
 def test_the_report_links_only_to_the_runs_own_files(path: str, tiny_bundle: Path, tmp_path: Path) -> None:
     out = tmp_path / "o"
-    assert detect(str(good_folder(tmp_path / "scans")), "--model", str(tiny_bundle), "--out", str(out),
-                  "--panels", "all").exit_code == 0
+    assert (
+        detect(
+            str(good_folder(tmp_path / "scans")), "--model", str(tiny_bundle), "--out", str(out), "--panels", "all"
+        ).exit_code
+        == 0
+    )
     (tmp_path / "outside.jpg").write_bytes(b"not ours")
     lines = (out / "results.jsonl").read_text().splitlines()
     record = json.loads(lines[0])
@@ -107,13 +125,33 @@ def test_sigterm_stops_detect_like_ctrl_c(tiny_bundle: Path, tmp_path: Path) -> 
     for i in range(400):
         shutil.copy(scans / "00000.npz", scans / f"copy{i:03d}.npz")
     out = tmp_path / "o"
-    child = subprocess.Popen([sys.executable, "-m", "anomaly_gan", "detect", str(scans), "--model", str(tiny_bundle),
-                              "--mode", "refine", "--batch-size", "1", "--out", str(out)],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             cwd=Path(__file__).resolve().parents[1])
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "anomaly_gan",
+            "detect",
+            str(scans),
+            "--model",
+            str(tiny_bundle),
+            "--mode",
+            "refine",
+            "--batch-size",
+            "1",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     deadline = time.monotonic() + 120
-    while child.poll() is None and time.monotonic() < deadline and not (
-            (out / "results.jsonl").exists() and (out / "results.jsonl").stat().st_size):
+    while (
+        child.poll() is None
+        and time.monotonic() < deadline
+        and not ((out / "results.jsonl").exists() and (out / "results.jsonl").stat().st_size)
+    ):
         time.sleep(0.05)
     child.send_signal(signal.SIGTERM)
     output, _ = child.communicate(timeout=60)

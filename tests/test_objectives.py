@@ -14,9 +14,11 @@ from anomaly_gan.train.trainer import gan_step
 
 def constant_critic(real_value: float, fake_value: float):
     """A critic that scores the batch it was built for; real inputs are > 0, fake < 0."""
+
     def critic(x):
         score = torch.where(x.flatten(1).mean(1) > 0, torch.tensor(real_value), torch.tensor(fake_value))
         return score, x.flatten(1)
+
     return critic
 
 
@@ -68,6 +70,7 @@ def test_gradient_penalty_is_zero_for_unit_gradient_and_positive_otherwise() -> 
 
     def steep(v):
         return 3 * v[:, 0], v  # norm 3 -> penalty 4
+
     assert gradient_penalty(unit, x, y).item() == pytest.approx(0.0, abs=1e-6)
     assert gradient_penalty(steep, x, y).item() == pytest.approx(4.0)
     assert WGANGP.critic_norm != "batch"  # no BatchNorm in a gradient-penalty critic
@@ -90,8 +93,15 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int = 64) 
 
 
 def mlp(inputs: int, outputs: int, width: int = 128) -> nn.Module:
-    return nn.Sequential(nn.Linear(inputs, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
-                         nn.Linear(width, width), nn.ReLU(), nn.Linear(width, outputs))
+    return nn.Sequential(
+        nn.Linear(inputs, width),
+        nn.ReLU(),
+        nn.Linear(width, width),
+        nn.ReLU(),
+        nn.Linear(width, width),
+        nn.ReLU(),
+        nn.Linear(width, outputs),
+    )
 
 
 def learn_half_rings(name: str, seed: int, steps: int = 600, batch: int = 256) -> tuple[float, float]:
@@ -112,8 +122,16 @@ def learn_half_rings(name: str, seed: int, steps: int = 600, batch: int = 256) -
     before = sliced_wasserstein(g(torch.randn(2000, 2)).detach(), data[:2000])
     snapshots = []
     for step in range(1, steps + 1):
-        gan_step(objective, g, body, critic, optimisers, step, lambda: data[torch.randint(len(data), (batch,))],
-                 lambda: torch.randn(batch, 2))
+        gan_step(
+            objective,
+            g,
+            body,
+            critic,
+            optimisers,
+            step,
+            lambda: data[torch.randint(len(data), (batch,))],
+            lambda: torch.randn(batch, 2),
+        )
         if step > steps - 300 and step % 50 == 0:
             snapshots.append(sliced_wasserstein(g(torch.randn(2000, 2)).detach(), data[:2000]))
     return before, float(np.median(snapshots))
@@ -139,12 +157,14 @@ def test_switches_reach_the_objective_and_refuse_what_does_not_apply() -> None:
     from anomaly_gan.train.config import TrainConfig
     from anomaly_gan.train.objective_settings import with_switches
 
-    gan = TrainConfig(name="x", objective="gan", objective_settings=with_switches(
-        "gan", lr_g=1e-4, lr_d=3e-4, d_every=2, smooth=1.0)).build_objective()
+    gan = TrainConfig(
+        name="x", objective="gan", objective_settings=with_switches("gan", lr_g=1e-4, lr_d=3e-4, d_every=2, smooth=1.0)
+    ).build_objective()
     assert (gan.settings.lr_g, gan.settings.lr_d, gan.settings.d_every, gan.settings.smooth) == (1e-4, 3e-4, 2, 1.0)
     assert [gan.update_critic(step) for step in range(4)] == [True, False, True, False]
-    clip = TrainConfig(name="x", objective="wgan-clip", objective_settings=with_switches(
-        "wgan-clip", n_critic=3, clip=0.02)).build_objective()
+    clip = TrainConfig(
+        name="x", objective="wgan-clip", objective_settings=with_switches("wgan-clip", n_critic=3, clip=0.02)
+    ).build_objective()
     assert (clip.n_critic, clip.settings.clip) == (3, 0.02)
     gp = with_switches("wgan-gp", gp_weight=5.0)
     assert gp.gp_weight == 5.0 and gp.n_critic == 5  # the rest stays the objective's default

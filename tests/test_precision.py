@@ -50,8 +50,25 @@ def test_fallback_training_is_recorded_as_fp32(tmp_path: Path, no_bf16: None) ->
 def test_cli_names_a_precision_the_cpu_lacks(tmp_path: Path, no_bf16: None) -> None:
     write_class(tmp_path / "data")
     runner = CliRunner()
-    base = ["train", "--shape", "sphere", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "m"),
-            "--steps", "2", "--encoder-steps", "1", "--head-steps", "1", "--width", "4", "--device", "cpu"]
+    base = [
+        "train",
+        "--shape",
+        "sphere",
+        "--data",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "m"),
+        "--steps",
+        "2",
+        "--encoder-steps",
+        "1",
+        "--head-steps",
+        "1",
+        "--width",
+        "4",
+        "--device",
+        "cpu",
+    ]
     result = runner.invoke(app, [*base, "--precision", "bf16"])
     assert result.exit_code == 2 and "no native bfloat16" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, [*base, "--precision", "half"])

@@ -37,8 +37,9 @@ def test_cli_preprocess_writes_seed_layout(tmp_path: Path) -> None:
         capture, _ = render_capture("cylinder", np.random.default_rng(index), f"f{index}")
         write_scan(capture, tmp_path / "raw", "paired")
     (tmp_path / "raw" / "rgb" / "f9.png").write_bytes(b"broken")
-    result = CliRunner().invoke(app, ["preprocess", str(tmp_path / "raw"), str(tmp_path / "out"),
-                                      "--intrinsics", "320,240,280,280,159.5,119.5"])
+    result = CliRunner().invoke(
+        app, ["preprocess", str(tmp_path / "raw"), str(tmp_path / "out"), "--intrinsics", "320,240,280,280,159.5,119.5"]
+    )
     assert result.exit_code == 2, result.output  # the broken file is named, the rest written
     assert "f9.png: colour without depth partner" in result.output and "wrote 3 scans" in result.output
     assert "1 skipped" in result.output

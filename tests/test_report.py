@@ -24,8 +24,9 @@ def detect(tiny_bundle: Path, tmp_path: Path, *extra: str) -> tuple[Path, str]:
         write_scan(make_scan(200 + i), folder / "test" / "good", "seed")
     write_scan(inject(make_scan(210), "stain", np.random.default_rng(0)), folder / "test" / "stain", "seed")
     out = tmp_path / "out"
-    result = runner.invoke(app, ["detect", str(folder), "--model", str(tiny_bundle), "--out", str(out),
-                                 "--mode", "fast", *extra])
+    result = runner.invoke(
+        app, ["detect", str(folder), "--model", str(tiny_bundle), "--out", str(out), "--mode", "fast", *extra]
+    )
     assert result.exit_code == 0, result.output
     return out, (out / "report.html").read_text()
 
@@ -51,8 +52,9 @@ def test_empty_filter_says_so_and_names_the_closest_scan(tiny_bundle: Path, tmp_
     assert closest["scan"] in message and f"{closest['score']:.3f}" in message
 
 
-def test_header_shows_the_score_distribution_and_flags_an_undertrained_bundle(tiny_bundle: Path,
-                                                                               tmp_path: Path) -> None:
+def test_header_shows_the_score_distribution_and_flags_an_undertrained_bundle(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
     meta = load_bundle(tiny_bundle).meta
     assert "12 GAN steps, under half the default 1500" in meta.undertrained()
     folder = tmp_path / "one"
@@ -69,24 +71,64 @@ def test_evaluate_warns_when_normal_scans_are_training_scans(tiny_bundle: Path, 
     training = Path(meta.training.data)
     defects = tmp_path / "defects"
     write_scan(inject(make_scan(300), "stain", np.random.default_rng(1)), defects, "seed")
-    result = runner.invoke(app, ["evaluate", "--model", str(tiny_bundle), "--normal", str(training),
-                                 "--anomalous", str(defects), "--out", str(tmp_path / "e"), "--mode", "fast"])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            str(tiny_bundle),
+            "--normal",
+            str(training),
+            "--anomalous",
+            str(defects),
+            "--out",
+            str(tmp_path / "e"),
+            "--mode",
+            "fast",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert f"warning: {len(meta.training.train_ids)} of the normal scans are this bundle's own training" in (
-        " ".join(result.output.split()))
+        " ".join(result.output.split())
+    )
     fresh = tmp_path / "fresh"
     for i in range(3):
         write_scan(make_scan(400 + i), fresh, "seed")
-    result = runner.invoke(app, ["evaluate", "--model", str(tiny_bundle), "--normal", str(fresh),
-                                 "--anomalous", str(defects), "--out", str(tmp_path / "f"), "--mode", "fast"])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            str(tiny_bundle),
+            "--normal",
+            str(fresh),
+            "--anomalous",
+            str(defects),
+            "--out",
+            str(tmp_path / "f"),
+            "--mode",
+            "fast",
+        ],
+    )
     assert result.exit_code == 0 and "training scans" not in result.output
 
 
 def test_a_plain_folder_labels_its_scans_with_its_name(tiny_bundle: Path, tmp_path: Path) -> None:
     for i in range(2):
         write_scan(make_scan(500 + i, shape="cylinder"), tmp_path / "cylinder", "seed")
-    result = runner.invoke(app, ["detect", str(tmp_path / "cylinder"), "--model", str(tiny_bundle), "--out",
-                                 str(tmp_path / "o"), "--mode", "fast"])
+    result = runner.invoke(
+        app,
+        [
+            "detect",
+            str(tmp_path / "cylinder"),
+            "--model",
+            str(tiny_bundle),
+            "--out",
+            str(tmp_path / "o"),
+            "--mode",
+            "fast",
+        ],
+    )
     assert result.exit_code == 0, result.output
     records = saved_records(tmp_path / "o")
     assert {r["label"] for r in records} == {"cylinder"}
@@ -112,5 +154,8 @@ def test_missing_paths_and_bundles_are_said_before_torch_loads(tmp_path: Path) -
 
     scans = tmp_path / "scans"
     write_scan(make_scan(0), scans, "seed")
-    subprocess.run([sys.executable, "-c", FAIL_FAST, str(tmp_path / "missing"), str(scans)], check=True,
-                   cwd=Path(__file__).resolve().parents[1])
+    subprocess.run(
+        [sys.executable, "-c", FAIL_FAST, str(tmp_path / "missing"), str(scans)],
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )

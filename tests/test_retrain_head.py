@@ -32,8 +32,9 @@ def test_retrain_head_writes_a_new_bundle_and_keeps_the_old_one(tiny_bundle: Pat
     refused = runner.invoke(app, ["retrain-head", str(source), "--head-steps", "3"])
     assert refused.exit_code == 2 and "--force" in refused.output
     out = tmp_path / "sphere-gan-new"
-    result = runner.invoke(app, ["retrain-head", str(source), "--out", str(out), "--head-steps", "3",
-                                 "--device", "cpu"])
+    result = runner.invoke(
+        app, ["retrain-head", str(source), "--out", str(out), "--head-steps", "3", "--device", "cpu"]
+    )
     assert result.exit_code == 0, result.output
     assert {p.name: p.read_bytes() for p in source.iterdir() if p.is_file()} == before
     old, new = load_bundle(source), load_bundle(out)
@@ -56,5 +57,10 @@ def test_recalibrating_in_place_keeps_the_networks(tiny_bundle: Path, tmp_path: 
     assert result.exit_code == 0, result.output
     assert {p.name: p.read_bytes() for p in source.glob("*.pt")} == nets
     assert not list(tmp_path.glob(".sphere-gan.*"))  # nothing left beside it
-    assert abs(load_bundle(source).meta.calibration["fast"].threshold
-               - load_bundle(tiny_bundle).meta.calibration["fast"].threshold) < 1e-3
+    assert (
+        abs(
+            load_bundle(source).meta.calibration["fast"].threshold
+            - load_bundle(tiny_bundle).meta.calibration["fast"].threshold
+        )
+        < 1e-3
+    )

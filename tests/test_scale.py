@@ -35,8 +35,10 @@ def scans(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def detect(scans: Path, bundle: Path, out: Path, *more: str):
-    return runner.invoke(app, ["detect", str(scans), "--model", str(bundle), "--mode", "fast", "--batch-size",
-                               "4", "--out", str(out), *more])
+    return runner.invoke(
+        app,
+        ["detect", str(scans), "--model", str(bundle), "--mode", "fast", "--batch-size", "4", "--out", str(out), *more],
+    )
 
 
 def scores(folder: Path) -> dict[str, float]:
@@ -79,8 +81,9 @@ def test_panels_for_the_top_n_and_flagged_only(scans: Path, tiny_bundle: Path, s
     drawn = {r["id"] for r in records if r["map"]}
     best = {r["id"] for r in sorted(records, key=lambda r: r["score"], reverse=True)[:3]}
     assert best <= drawn < {r["id"] for r in records}  # the top 3 have panels, not every scan
-    assert {f"maps/{p.name}" for p in (tmp_path / "top" / "maps").glob("*.jpg")} == {r["map"] for r in records
-                                                                                    if r["map"]}
+    assert {f"maps/{p.name}" for p in (tmp_path / "top" / "maps").glob("*.jpg")} == {
+        r["map"] for r in records if r["map"]
+    }
     page = (tmp_path / "top" / "report.html").read_text()
     assert page.count("data:image/jpeg") == 3 and page.count('"line/') == 0
     assert page.count("[") >= SCANS  # every scan is a row of the table's data
@@ -90,8 +93,9 @@ def test_panels_for_the_top_n_and_flagged_only(scans: Path, tiny_bundle: Path, s
     assert scores(tmp_path / "none") == same_as(single)
 
 
-def test_an_interrupted_run_resumes_to_the_same_records(scans: Path, tiny_bundle: Path, single: Path,
-                                                        tmp_path: Path, monkeypatch) -> None:
+def test_an_interrupted_run_resumes_to_the_same_records(
+    scans: Path, tiny_bundle: Path, single: Path, tmp_path: Path, monkeypatch
+) -> None:
     real, calls = Detector.score, []
 
     def score(self, batch):
@@ -124,8 +128,9 @@ def shards(scans: Path, tiny_bundle: Path, tmp_path_factory: pytest.TempPathFact
     return [root / f"s{i}" for i in range(3)]
 
 
-def test_shards_cover_the_scans_once_and_merge_to_the_single_run(shards: list[Path], single: Path,
-                                                                  tmp_path: Path) -> None:
+def test_shards_cover_the_scans_once_and_merge_to_the_single_run(
+    shards: list[Path], single: Path, tmp_path: Path
+) -> None:
     parts = [set(scores(s)) for s in shards]
     assert sum(map(len, parts)) == SCANS and set().union(*parts) == set(scores(single))
     result = runner.invoke(app, ["merge", str(tmp_path / "m"), *map(str, reversed(shards))])
@@ -136,8 +141,9 @@ def test_shards_cover_the_scans_once_and_merge_to_the_single_run(shards: list[Pa
     assert "merged from" in (tmp_path / "m" / "report.html").read_text()
 
 
-def test_merge_refuses_what_is_not_one_run(shards: list[Path], scans: Path, tiny_bundle: Path, single: Path,
-                                           tmp_path: Path) -> None:
+def test_merge_refuses_what_is_not_one_run(
+    shards: list[Path], scans: Path, tiny_bundle: Path, single: Path, tmp_path: Path
+) -> None:
     def merge(*folders: Path) -> str:
         result = runner.invoke(app, ["merge", str(tmp_path / "m"), *map(str, folders)])
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output
@@ -157,13 +163,34 @@ def test_merge_refuses_what_is_not_one_run(shards: list[Path], scans: Path, tiny
     assert "nowhere: no run.json" in merge(shards[0], shards[1], tmp_path / "nowhere")
 
 
-def test_torchrun_ranks_score_their_slices_and_rank_0_merges(scans: Path, tiny_bundle: Path, single: Path,
-                                                             tmp_path: Path) -> None:
+def test_torchrun_ranks_score_their_slices_and_rank_0_merges(
+    scans: Path, tiny_bundle: Path, single: Path, tmp_path: Path
+) -> None:
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([str(torchrun), "--nproc-per-node", "2", "-m", "anomaly_gan", "detect", str(scans),
-                           "--model", str(tiny_bundle), "--mode", "fast", "--batch-size", "4",
-                           "--out", str(tmp_path / "o")], capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [
+            str(torchrun),
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "anomaly_gan",
+            "detect",
+            str(scans),
+            "--model",
+            str(tiny_bundle),
+            "--mode",
+            "fast",
+            "--batch-size",
+            "4",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert scores(tmp_path / "o") == same_as(single)
     assert sorted(p.name for p in (tmp_path / "o" / "shards").iterdir()) == ["0-of-2", "1-of-2"]
@@ -171,11 +198,35 @@ def test_torchrun_ranks_score_their_slices_and_rank_0_merges(scans: Path, tiny_b
 
 def torchrun_train(data: Path, out: Path, *more: str) -> subprocess.Popen:
     torchrun = Path(sys.executable).with_name("torchrun")
-    return subprocess.Popen([str(torchrun), "--nproc-per-node", "2", "-m", "anomaly_gan", "train", "--shape", "sphere",
-                             "--data", str(data), "--out", str(out), "--encoder-steps", "6", "--head-steps", "20",
-                             "--batch-size", "8", "--width", "4", *more],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.Popen(
+        [
+            str(torchrun),
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "anomaly_gan",
+            "train",
+            "--shape",
+            "sphere",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--encoder-steps",
+            "6",
+            "--head-steps",
+            "20",
+            "--batch-size",
+            "8",
+            "--width",
+            "4",
+            *more,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 @pytest.fixture(scope="module")

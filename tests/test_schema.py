@@ -23,6 +23,7 @@ runner = CliRunner()
 
 def _set(path: str, value):
     """A change to model.json: the field at dotted `path` set to `value` (a missing key: deleted)."""
+
     def change(meta: dict) -> None:
         *parents, last = path.split(".")
         for key in parents:
@@ -31,6 +32,7 @@ def _set(path: str, value):
             del meta[last]
         else:
             meta[last] = value
+
     return change
 
 
@@ -73,8 +75,9 @@ def _tampered(tiny_bundle: Path, folder: Path, change) -> Path:
 def test_a_damaged_field_is_one_line_naming_it(case: str, tiny_bundle: Path, tmp_path: Path) -> None:
     change, words = CASES[case]
     bundle = _tampered(tiny_bundle, tmp_path / "bundle", change)
-    result = runner.invoke(app, ["detect", str(good_folder(tmp_path / "scans")), "--model", str(bundle),
-                                 "--out", str(tmp_path / "o")])
+    result = runner.invoke(
+        app, ["detect", str(good_folder(tmp_path / "scans")), "--model", str(bundle), "--out", str(tmp_path / "o")]
+    )
     assert_one_line_failure(result, 2, "model.json", words)
     assert not (tmp_path / "o").exists()
 
@@ -82,16 +85,27 @@ def test_a_damaged_field_is_one_line_naming_it(case: str, tiny_bundle: Path, tmp
 def test_a_nan_bundle_among_several_is_skipped_not_trusted(tiny_bundle: Path, tmp_path: Path) -> None:
     shutil.copytree(tiny_bundle, tmp_path / "models" / "good")
     _tampered(tiny_bundle, tmp_path / "models" / "nan", _set("calibration.refine.threshold", math.nan))
-    result = runner.invoke(app, ["detect", str(good_folder(tmp_path / "scans")), "--models", str(tmp_path / "models"),
-                                 "--out", str(tmp_path / "o")])
+    result = runner.invoke(
+        app,
+        [
+            "detect",
+            str(good_folder(tmp_path / "scans")),
+            "--models",
+            str(tmp_path / "models"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert result.exit_code == 0 and "finite number" in result.output, result.output
     records = [json.loads(line) for line in (tmp_path / "o" / "results.jsonl").read_text().splitlines()]
     assert {r["class"] for r in records} == {"sphere"} and all(math.isfinite(r["threshold"]) for r in records)
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats() | st.text(max_size=8),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
-                    max_leaves=6)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 def _leaves(node, path=()):
@@ -105,8 +119,9 @@ def _leaves(node, path=()):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_any_field_replaced_by_any_json_loads_or_is_one_bundle_error(tiny_bundle: Path, tmp_path: Path,
-                                                                      data: st.DataObject) -> None:
+def test_any_field_replaced_by_any_json_loads_or_is_one_bundle_error(
+    tiny_bundle: Path, tmp_path: Path, data: st.DataObject
+) -> None:
     meta = json.loads((tiny_bundle / "model.json").read_text())
     paths = [p for p in _leaves(meta) if p]
     path = data.draw(st.sampled_from(paths))
@@ -124,14 +139,16 @@ def test_any_field_replaced_by_any_json_loads_or_is_one_bundle_error(tiny_bundle
         assert "\n" not in str(e) and "model.json" in str(e)
 
 
-@pytest.mark.parametrize("swap", [("critic.pt", "generator.pt"), ("encoder.pt", "critic.pt"),
-                                  ("segmenter.pt", "encoder.pt")])
+@pytest.mark.parametrize(
+    "swap", [("critic.pt", "generator.pt"), ("encoder.pt", "critic.pt"), ("segmenter.pt", "encoder.pt")]
+)
 def test_a_network_file_in_anothers_place_is_named(swap: tuple[str, str], tiny_bundle: Path, tmp_path: Path) -> None:
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, bundle)
     shutil.copy(bundle / swap[1], bundle / swap[0])
-    result = runner.invoke(app, ["detect", str(good_folder(tmp_path / "scans")), "--model", str(bundle),
-                                 "--out", str(tmp_path / "o")])
+    result = runner.invoke(
+        app, ["detect", str(good_folder(tmp_path / "scans")), "--model", str(bundle), "--out", str(tmp_path / "o")]
+    )
     assert_one_line_failure(result, 2, swap[0], "does not work as this bundle's")
 
 
@@ -140,6 +157,7 @@ def test_a_tampered_torchscript_zip_names_its_reason(tiny_bundle: Path, tmp_path
     shutil.copytree(tiny_bundle, bundle)
     data = (bundle / "encoder.pt").read_bytes()
     (bundle / "encoder.pt").write_bytes(data[:100] + b"\x00" * 64 + data[-100:])  # the zip's directory kept
-    result = runner.invoke(app, ["detect", str(good_folder(tmp_path / "scans")), "--model", str(bundle),
-                                 "--out", str(tmp_path / "o")])
+    result = runner.invoke(
+        app, ["detect", str(good_folder(tmp_path / "scans")), "--model", str(bundle), "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code == 2 and "encoder.pt" in result.output and "()" not in result.output, result.output

@@ -74,7 +74,7 @@ def test_diff_augment_is_each_scans_window_of_the_padded_lit_batch() -> None:
     dx, dy = torch.randint(-3, 4, (2, 5))
     padded = torch.nn.functional.pad(torch.cat([x[:, :3] + brightness, x[:, 3:]], 1), (3, 3, 3, 3), value=-1.0)
     for i in range(5):
-        assert torch.equal(out[i], padded[i, :, 3 + dy[i]:15 + dy[i], 3 + dx[i]:15 + dx[i]])
+        assert torch.equal(out[i], padded[i, :, 3 + dy[i] : 15 + dy[i], 3 + dx[i] : 15 + dx[i]])
     assert out.is_contiguous(memory_format=torch.channels_last)
 
 

@@ -21,11 +21,22 @@ from tests.conftest import tiny_config, write_class
 
 def test_bundle_is_complete_and_self_describing(tiny_bundle: Path) -> None:
     names = {p.name for p in tiny_bundle.iterdir()}
-    assert {"generator.pt", "critic.pt", "encoder.pt", "segmenter.pt", "model.json", "train_log.jsonl", "progress.gif",
-            "interpolation.png", "plots", "samples"} <= names
+    assert {
+        "generator.pt",
+        "critic.pt",
+        "encoder.pt",
+        "segmenter.pt",
+        "model.json",
+        "train_log.jsonl",
+        "progress.gif",
+        "interpolation.png",
+        "plots",
+        "samples",
+    } <= names
     assert "checkpoint.pt" not in names
     assert {"losses.png", "critic_scores.png", "accuracy.png", "encoder.png", "head.png"} <= {
-        p.name for p in (tiny_bundle / "plots").iterdir()}
+        p.name for p in (tiny_bundle / "plots").iterdir()
+    }
     meta = json.loads((tiny_bundle / "model.json").read_text())
     assert meta["format_version"] == 2 and meta["objective"] == "gan" and meta["network"]["channels"] == 4
     assert meta["framing"] == {"kind": "object", "margin": 0.25, "side": 0}
@@ -43,10 +54,14 @@ def test_every_stage_is_timed_and_counted(tiny_bundle: Path) -> None:
     assert list(training.stages) == ["data", "gan", "encoder", "head", "calibration", "export"]
     assert all(seconds >= 0 for seconds in training.stages.values()) and training.stages["gan"] > 0
     assert training.minutes == pytest.approx(sum(training.stages.values()) / 60)
-    assert training.stages["gan"] >= sum(r["seconds"] for r in map(json.loads, (
-        tiny_bundle / "train_log.jsonl").read_text().splitlines()) if r["phase"] == "gan")
+    assert training.stages["gan"] >= sum(
+        r["seconds"]
+        for r in map(json.loads, (tiny_bundle / "train_log.jsonl").read_text().splitlines())
+        if r["phase"] == "gan"
+    )
     assert len(training.train_ids) == training.train_scans and not set(training.train_ids) & set(
-        training.validation_ids)
+        training.validation_ids
+    )
 
 
 def test_torchscript_loads_without_the_project(tiny_bundle: Path) -> None:
@@ -67,8 +82,11 @@ def test_traced_and_eager_networks_agree(tiny_bundle: Path) -> None:
     net = bundle.meta.network
     z = torch.randn(3, net.latent)
     x = torch.rand(3, 4, 64, 64) * 2 - 1
-    for scripted, eager_class, example in ((bundle.generator, Generator, z), (bundle.critic, Critic, x),
-                                           (bundle.encoder, Encoder, x)):
+    for scripted, eager_class, example in (
+        (bundle.generator, Generator, z),
+        (bundle.critic, Critic, x),
+        (bundle.encoder, Encoder, x),
+    ):
         eager = eager_class(net)
         eager.load_state_dict(scripted.state_dict())
         eager.eval()
@@ -129,9 +147,31 @@ runner = CliRunner()
 
 
 def cli_train(tmp_path: Path, *extra: str):
-    return runner.invoke(app, ["train", "--shape", "sphere", "--data", str(tmp_path / "data"),
-                               "--out", str(tmp_path / "models"), "--steps", "2", "--encoder-steps", "1",
-                               "--width", "4", "--batch-size", "4", "--head-steps", "2", "--device", "cpu", *extra])
+    return runner.invoke(
+        app,
+        [
+            "train",
+            "--shape",
+            "sphere",
+            "--data",
+            str(tmp_path / "data"),
+            "--out",
+            str(tmp_path / "models"),
+            "--steps",
+            "2",
+            "--encoder-steps",
+            "1",
+            "--width",
+            "4",
+            "--batch-size",
+            "4",
+            "--head-steps",
+            "2",
+            "--device",
+            "cpu",
+            *extra,
+        ],
+    )
 
 
 def test_cli_bad_inputs(tmp_path: Path) -> None:

@@ -31,8 +31,9 @@ class Calibration:
     threshold: float = float("inf")
 
     @classmethod
-    def fit(cls, good: dict[str, np.ndarray], weights: dict[str, float], far: float = 0.01,
-            weights_origin: str = "") -> Calibration:
+    def fit(
+        cls, good: dict[str, np.ndarray], weights: dict[str, float], far: float = 0.01, weights_origin: str = ""
+    ) -> Calibration:
         """Standardise on good scans only, then set the threshold for the false-alarm rate `far`."""
         mean = {k: float(np.mean(v)) for k, v in good.items()}
         std = {k: float(max(np.std(v), 1e-8)) for k, v in good.items()}
@@ -44,26 +45,43 @@ class Calibration:
     def contributions(self, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """What each weighted component adds to the score: weight x (value - good mean) / good spread,
         so 1 means one good-scan spread above the average good scan."""
-        return {name: weight * (np.asarray(values[name], dtype=np.float64) - self.mean[name]) / self.std[name]
-                for name, weight in self.weights.items() if weight}
+        return {
+            name: weight * (np.asarray(values[name], dtype=np.float64) - self.mean[name]) / self.std[name]
+            for name, weight in self.weights.items()
+            if weight
+        }
 
     def combine(self, values: dict[str, np.ndarray]) -> np.ndarray:
         """One score per scan: the weighted sum of standardised components."""
         return total(self.contributions(values))
 
     def with_far(self, far: float) -> Calibration:
-        return Calibration(self.mean, self.std, self.weights, self.weights_origin, self.good_scores, far,
-                           threshold_for_far(np.array(self.good_scores), far))
+        return Calibration(
+            self.mean,
+            self.std,
+            self.weights,
+            self.weights_origin,
+            self.good_scores,
+            far,
+            threshold_for_far(np.array(self.good_scores), far),
+        )
 
     def to_dict(self) -> dict:
-        return {"mean": self.mean, "std": self.std, "weights": self.weights, "far": self.far,
-                "threshold": self.threshold, "good_scores": self.good_scores,
-                "weights_origin": self.weights_origin}
+        return {
+            "mean": self.mean,
+            "std": self.std,
+            "weights": self.weights,
+            "far": self.far,
+            "threshold": self.threshold,
+            "good_scores": self.good_scores,
+            "weights_origin": self.weights_origin,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> Calibration:
-        return cls(d["mean"], d["std"], d["weights"], d.get("weights_origin", ""), d["good_scores"],
-                   d["far"], d["threshold"])
+        return cls(
+            d["mean"], d["std"], d["weights"], d.get("weights_origin", ""), d["good_scores"], d["far"], d["threshold"]
+        )
 
 
 def total(contributions: dict[str, np.ndarray]) -> np.ndarray:

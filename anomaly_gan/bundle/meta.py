@@ -25,8 +25,7 @@ MODES = ("fast", "refine", "seed")
 DEFAULT_MODE = "refine"  # what detect, evaluate and view use unless told otherwise
 CHANNEL_NAMES = ("R", "G", "B", "D")  # of the 4-channel scan array; a bundle lists those it sees
 COLOUR_NORMALISATION = "value / 127.5 - 1"
-DEPTH_ENCODING = ("nearness: depth near -> 1, far -> -0.8, missing -> -1; range fitted on the "
-                  "training scans")
+DEPTH_ENCODING = "nearness: depth near -> 1, far -> -0.8, missing -> -1; range fitted on the training scans"
 
 
 @dataclass(frozen=True)
@@ -118,18 +117,27 @@ class BundleMeta:
         if fast is not None and {COLOUR, DEPTH} <= set(fast.mean):
             error = (fast.mean[COLOUR] + fast.mean[DEPTH]) / 2
             if error > UNDERTRAINED_RESIDUAL:
-                reasons.append(f"held-out good scans reconstructed with error {error:.2f} (trained bundles: "
-                               f"{TRAINED_RESIDUAL})")
+                reasons.append(
+                    f"held-out good scans reconstructed with error {error:.2f} (trained bundles: {TRAINED_RESIDUAL})"
+                )
         return "; ".join(reasons)
 
     def to_dict(self) -> dict:
         return {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "package_version": self.package_version,
-            "name": self.name, "objective": self.objective, "network": self.network.to_dict(),
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "package_version": self.package_version,
+            "name": self.name,
+            "objective": self.objective,
+            "network": self.network.to_dict(),
             "channels": [CHANNEL_NAMES[i] for i in self.channels.indices],
-            "normalisation": {"colour": COLOUR_NORMALISATION, "depth": self.depth.to_dict(),
-                              "depth_encoding": DEPTH_ENCODING},
-            "invert": asdict(self.invert), "default_mode": self.default_mode,
+            "normalisation": {
+                "colour": COLOUR_NORMALISATION,
+                "depth": self.depth.to_dict(),
+                "depth_encoding": DEPTH_ENCODING,
+            },
+            "invert": asdict(self.invert),
+            "default_mode": self.default_mode,
             "calibration": {mode: c.to_dict() for mode, c in self.calibration.items()},
             "training": asdict(self.training),
             "framing": asdict(self.framing),
@@ -143,13 +151,17 @@ class BundleMeta:
         training = {k: v for k, v in d["training"].items() if k in known}
         training.setdefault("calibration_seconds", 0.0)
         return cls(
-            name=d["name"], objective=d["objective"], network=NetConfig(**d["network"]),
-            depth=DepthScale(**d["normalisation"]["depth"]), invert=InvertSettings(**d["invert"]),
+            name=d["name"],
+            objective=d["objective"],
+            network=NetConfig(**d["network"]),
+            depth=DepthScale(**d["normalisation"]["depth"]),
+            invert=InvertSettings(**d["invert"]),
             calibration={mode: Calibration.from_dict(c) for mode, c in d["calibration"].items()},
             training=TrainingSummary(**training),
             framing=Framing(**d["framing"]) if "framing" in d else Framing("full"),
             segmenter=SegmenterConfig(**{**d["segmenter"], "widths": tuple(d["segmenter"]["widths"])})
-            if d.get("segmenter") else None,
+            if d.get("segmenter")
+            else None,
             default_mode=d.get("default_mode", DEFAULT_MODE),
             package_version=d.get("package_version", "unknown"),
         )
@@ -171,17 +183,21 @@ def read_meta(folder: Path) -> BundleMeta:
     if not isinstance(raw, dict):
         raise BundleError(f"{meta_path}: not a bundle description (expected a JSON object)")
     if raw.get("format") != FORMAT or raw.get("format_version") not in READABLE_VERSIONS:
-        raise BundleError(f"{meta_path}: bundle format {raw.get('format')!r} version "
-                          f"{raw.get('format_version')!r}; this anomaly-gan reads {FORMAT!r} "
-                          f"versions {', '.join(map(str, READABLE_VERSIONS))} (retrain, or use the matching "
-                          "anomaly-gan)")
+        raise BundleError(
+            f"{meta_path}: bundle format {raw.get('format')!r} version "
+            f"{raw.get('format_version')!r}; this anomaly-gan reads {FORMAT!r} "
+            f"versions {', '.join(map(str, READABLE_VERSIONS))} (retrain, or use the matching "
+            "anomaly-gan)"
+        )
     network = raw.get("network")
     if not isinstance(network, dict):
         raise BundleError(f"{meta_path}: network: expected the networks' settings (a JSON object)")
     inputs, channels = network.get("inputs", "rgbd"), network.get("channels")
     if inputs not in CHANNEL_SETS or channels != Channels(inputs).count:
-        raise BundleError(f"{meta_path}: network has {channels} channels for inputs {inputs!r}; anomaly-gan "
-                          "scores 4 (RGB-D), 3 (RGB) or 1 (depth)")
+        raise BundleError(
+            f"{meta_path}: network has {channels} channels for inputs {inputs!r}; anomaly-gan "
+            "scores 4 (RGB-D), 3 (RGB) or 1 (depth)"
+        )
     problem = check_model_json(raw)
     if problem:
         raise BundleError(f"{meta_path}: {problem}")

@@ -49,8 +49,9 @@ class Bundle:
 
     def calibration(self, mode: str) -> Calibration:
         if mode not in self.meta.calibration:
-            raise BundleError(f"{self.path}: no calibration for mode {mode!r} "
-                              f"(it has {', '.join(self.meta.calibration)})")
+            raise BundleError(
+                f"{self.path}: no calibration for mode {mode!r} (it has {', '.join(self.meta.calibration)})"
+            )
         return self.meta.calibration[mode]
 
     def eager_generator(self) -> Generator:
@@ -69,8 +70,10 @@ class Bundle:
 
 def export_networks(folder: Path, networks: dict[str, torch.nn.Module], net: NetConfig) -> None:
     """Trace each network in eval mode on the CPU and save it atomically."""
-    example = {"generator": torch.randn(2, net.latent),
-               "critic": torch.rand(2, net.channels, net.image_size, net.image_size) * 2 - 1}
+    example = {
+        "generator": torch.randn(2, net.latent),
+        "critic": torch.rand(2, net.channels, net.image_size, net.image_size) * 2 - 1,
+    }
     example["encoder"] = example["critic"]
     example["segmenter"] = (example["critic"], example["critic"].flip(0))
     for name, module in networks.items():
@@ -111,15 +114,25 @@ def _check_roles(bundle: Bundle) -> None:
     or networks of another size than model.json says, fail here, not in the middle of scoring)."""
     net, device = bundle.meta.network, next(bundle.generator.parameters()).device
     image = torch.zeros(1, net.channels, net.image_size, net.image_size, device=device)
-    checks = {"generator": (lambda: bundle.generator(torch.zeros(1, net.latent, device=device)),
-                            lambda out: isinstance(out, torch.Tensor) and tuple(out.shape) == tuple(image.shape)),
-              "critic": (lambda: bundle.critic(image),
-                         lambda out: isinstance(out, tuple) and len(out) == 2 and out[0].shape == (1,)),
-              "encoder": (lambda: bundle.encoder(image),
-                          lambda out: isinstance(out, torch.Tensor) and tuple(out.shape) == (1, net.latent))}
+    checks = {
+        "generator": (
+            lambda: bundle.generator(torch.zeros(1, net.latent, device=device)),
+            lambda out: isinstance(out, torch.Tensor) and tuple(out.shape) == tuple(image.shape),
+        ),
+        "critic": (
+            lambda: bundle.critic(image),
+            lambda out: isinstance(out, tuple) and len(out) == 2 and out[0].shape == (1,),
+        ),
+        "encoder": (
+            lambda: bundle.encoder(image),
+            lambda out: isinstance(out, torch.Tensor) and tuple(out.shape) == (1, net.latent),
+        ),
+    }
     if bundle.segmenter is not None:
-        checks["segmenter"] = (lambda: bundle.segmenter(image, image),
-                               lambda out: isinstance(out, torch.Tensor) and tuple(out.shape) == (1, *image.shape[2:]))
+        checks["segmenter"] = (
+            lambda: bundle.segmenter(image, image),
+            lambda out: isinstance(out, torch.Tensor) and tuple(out.shape) == (1, *image.shape[2:]),
+        )
     for name, (run, fits) in checks.items():
         try:
             with torch.no_grad():
@@ -127,5 +140,7 @@ def _check_roles(bundle: Bundle) -> None:
         except Exception:  # a traced network given the wrong input raises whatever its first layer raises
             ok = False
         if not ok:
-            raise BundleError(f"{bundle.path / (name + '.pt')}: does not work as this bundle's {name} "
-                              f"({net.channels} channels, {net.image_size} px, latent {net.latent})")
+            raise BundleError(
+                f"{bundle.path / (name + '.pt')}: does not work as this bundle's {name} "
+                f"({net.channels} channels, {net.image_size} px, latent {net.latent})"
+            )

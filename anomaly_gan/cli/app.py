@@ -90,6 +90,7 @@ def command(**settings):
     """@app.command() that also turns the failures any verb can meet into one line and an exit code:
     a filesystem error (read-only, disk full, a file where a folder should be) or a missing system
     library -> exit 2; Ctrl-C or SIGTERM -> exit 130."""
+
     def register(verb):
         @functools.wraps(verb)
         def guarded(*args, **kwargs):
@@ -103,7 +104,9 @@ def command(**settings):
             except KeyboardInterrupt:
                 errors.print("[yellow]interrupted[/]")
                 raise typer.Exit(130) from None
+
         return app.command(**settings)(guarded)
+
     return register
 
 
@@ -127,8 +130,9 @@ def caution_if_undertrained(label: str, reason: str) -> None:
         caution(f"model {label} looks undertrained ({reason}); its verdicts are unreliable, train longer")
 
 
-def load_detectors(paths: list[Path], options: DetectOptions, device: torch.device,
-                   skip_broken: bool) -> list[Detector]:
+def load_detectors(
+    paths: list[Path], options: DetectOptions, device: torch.device, skip_broken: bool
+) -> list[Detector]:
     """One detector per bundle. Bundles found under --models that cannot be used are skipped with a
     warning (one broken folder must not stop a plant's inspection); a --model given by name is not."""
     from anomaly_gan.bundle.store import load_bundle
@@ -199,8 +203,14 @@ def progress_display():
     if not sys.stdout.isatty():
         yield LineProgress()
         return
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}")]
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}"),
+    ]
     with Progress(*columns, console=console) as progress:
         yield progress
 

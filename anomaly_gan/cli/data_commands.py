@@ -32,21 +32,38 @@ def _intrinsics(text: str | None) -> Intrinsics | None:
 @command()
 def synth(
     out: Annotated[Path, typer.Argument(help="Folder to write; becomes a class root (OUT/<shape>/...).")],
-    shape: Annotated[list[str], typer.Option(help=f"Shape(s) to render: {', '.join(SHAPES)}; or digits: "
-                                                  "scikit-learn's handwritten digits as OUT/0 ... OUT/9 "
-                                                  "grayscale image folders.")] = ["sphere"],  # noqa: B006
+    shape: Annotated[
+        list[str],
+        typer.Option(
+            help=f"Shape(s) to render: {', '.join(SHAPES)}; or digits: "
+            "scikit-learn's handwritten digits as OUT/0 ... OUT/9 "
+            "grayscale image folders."
+        ),
+    ] = ["sphere"],  # noqa: B006
     count: Annotated[int, typer.Option(min=1, help="Scans per shape.")] = 300,
-    size: Annotated[int, typer.Option(min=8, max=1024, help="Image side in pixels (digits: upsampled from "
-                                                             "8x8).")] = 64,
-    defect_rate: Annotated[float | None, typer.Option(
-        min=0.0, max=1.0, help="Fraction of scans with a defect; >0 writes an MVTec-style "
-        "test tree (test/good, test/<defect> with gt/ masks). Default 0, or 0.5 with --from.")] = None,
-    defects: Annotated[str, typer.Option(help="Where rendered defects are made: mesh (dent, chunk, foreign, "
-                                              "stain made on the 3-D part before ray casting) or image "
-                                              "(data/defects.py's seven kinds injected into the rendered "
-                                              "images, as --from does).")] = "mesh",
-    from_: Annotated[Path | None, typer.Option("--from", help="Inject defects into these real "
-                                                  "good scans (any layout) instead of rendering.")] = None,
+    size: Annotated[int, typer.Option(min=8, max=1024, help="Image side in pixels (digits: upsampled from 8x8).")] = 64,
+    defect_rate: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Fraction of scans with a defect; >0 writes an MVTec-style "
+            "test tree (test/good, test/<defect> with gt/ masks). Default 0, or 0.5 with --from.",
+        ),
+    ] = None,
+    defects: Annotated[
+        str,
+        typer.Option(
+            help="Where rendered defects are made: mesh (dent, chunk, foreign, "
+            "stain made on the 3-D part before ray casting) or image "
+            "(data/defects.py's seven kinds injected into the rendered "
+            "images, as --from does)."
+        ),
+    ] = "mesh",
+    from_: Annotated[
+        Path | None,
+        typer.Option("--from", help="Inject defects into these real good scans (any layout) instead of rendering."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Same seed, same scans.")] = 0,
     force: Annotated[bool, typer.Option(help="Replace OUT (or OUT/<shape>) if it exists.")] = False,
 ) -> None:
@@ -90,8 +107,10 @@ def synth(
     elapsed = time.perf_counter() - started
     for line in skipped:
         warn(line)
-    console.print(f"wrote {written} scans to {out} in {elapsed:.1f} s ({written / elapsed:.0f} scans/s)"
-                  + (f"; {len(skipped)} skipped" if skipped else ""))
+    console.print(
+        f"wrote {written} scans to {out} in {elapsed:.1f} s ({written / elapsed:.0f} scans/s)"
+        + (f"; {len(skipped)} skipped" if skipped else "")
+    )
     if skipped:
         raise typer.Exit(2)
 
@@ -102,11 +121,13 @@ def preprocess(
     out: Annotated[Path, typer.Argument(help="Where to write 64x64 object scans (seed layout).")],
     near: Annotated[float, typer.Option(callback=finite, help="Nearest depth kept, mm.")] = 300.0,
     far: Annotated[float, typer.Option(callback=finite, help="Farthest depth kept, mm.")] = 2000.0,
-    margin: Annotated[float, typer.Option(callback=finite, help="Crop margin, fraction of the object size "
-                                                                 "(0 to 4).")] = 0.75,
+    margin: Annotated[
+        float, typer.Option(callback=finite, help="Crop margin, fraction of the object size (0 to 4).")
+    ] = 0.75,
     size: Annotated[int, typer.Option(help="Output image size (8 to 1024).")] = 64,
-    intrinsics: Annotated[str | None, typer.Option(help="Camera 'width,height,fx,fy,cx,cy' "
-                                                      "(default: 60-degree Kinect-like).")] = None,
+    intrinsics: Annotated[
+        str | None, typer.Option(help="Camera 'width,height,fx,fy,cx,cy' (default: 60-degree Kinect-like).")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Cut depth range, remove the supporting plane, isolate the object, crop and resize."""
@@ -164,8 +185,15 @@ def info(
     for s in summaries:
         labels = ", ".join(f"{k} {v}" for k, v in sorted(s.labels.items()))
         sizes = ", ".join(f"{k} ({v})" if len(s.sizes) > 1 else k for k, v in s.sizes.items())
-        table.add_row(s.name, ", ".join(sorted(s.layouts)) or "-", str(s.scans), sizes or "-",
-                      s.depth_range, labels or "-", str(len(s.problems)))
+        table.add_row(
+            s.name,
+            ", ".join(sorted(s.layouts)) or "-",
+            str(s.scans),
+            sizes or "-",
+            s.depth_range,
+            labels or "-",
+            str(len(s.problems)),
+        )
     console.print(table)
     problems = [p for s in summaries for p in s.problems]
     for line in problems if all_problems else problems[:10]:

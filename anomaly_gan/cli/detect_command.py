@@ -54,16 +54,20 @@ def bundle_paths(model: Path | None, models: Path | None) -> list[Path]:
     root = models or MODELS
     found = sorted(p.parent for p in root.glob("*/model.json")) if root.is_dir() else []
     if not found:
-        raise fail(f"no trained model bundle in {root}/; train one first, e.g. "
-                   "`anomaly-gan train --shape sphere --wgan`, or pass --model")
+        raise fail(
+            f"no trained model bundle in {root}/; train one first, e.g. "
+            "`anomaly-gan train --shape sphere --wgan`, or pass --model"
+        )
     return found
 
 
 def summary_table(results: Results, folder: Path, out: Console) -> None:
     for m in results.models:
         out.print(f"model [bold]{m.class_} ({m.objective})[/] threshold {m.threshold:.3f}: {m.threshold_origin}")
-    table = Table(title=f"{results.scans} scans, {results.anomalous} anomalous, "
-                        f"{len(results.unreadable)} unreadable - most anomalous first")
+    table = Table(
+        title=f"{results.scans} scans, {results.anomalous} anomalous, "
+        f"{len(results.unreadable)} unreadable - most anomalous first"
+    )
     table.add_column("scan", overflow="fold")
     for column in ("class", "score", "threshold", "verdict"):
         table.add_column(column, justify="right" if column in ("score", "threshold") else "left")
@@ -78,29 +82,50 @@ def summary_table(results: Results, folder: Path, out: Console) -> None:
 def detect(
     paths: Annotated[list[Path], typer.Argument(help="Folders (any layout) or single scan files.")],
     model: Annotated[Path | None, typer.Option(help="A bundle folder (one that train wrote under models/).")] = None,
-    models: Annotated[Path | None, typer.Option(help="Score against every bundle in this folder "
-                                                   "and report the best-matching class.")] = None,
-    mode: Annotated[str | None, typer.Option(help=f"{' | '.join(MODES)}: fast = encoder only, refine = "
-                                                  "encoder + latent search, seed = the publication's search. "
-                                                  f"Default: the bundle's ({DEFAULT_MODE}).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder (default: a new folder under "
-                                                  "reports/detect, named by the time).")] = None,
+    models: Annotated[
+        Path | None, typer.Option(help="Score against every bundle in this folder and report the best-matching class.")
+    ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help=f"{' | '.join(MODES)}: fast = encoder only, refine = "
+            "encoder + latent search, seed = the publication's search. "
+            f"Default: the bundle's ({DEFAULT_MODE})."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default: a new folder under reports/detect, named by the time).")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Also print the records as JSON on stdout.")] = False,
     save_maps: Annotated[bool, typer.Option(help="Save float anomaly maps as .npy.")] = False,
-    panels: Annotated[str, typer.Option(help="Panel pictures for: top = flagged scans and the --report-top "
-                                             "most anomalous, all, or none.")] = "top",
+    panels: Annotated[
+        str,
+        typer.Option(help="Panel pictures for: top = flagged scans and the --report-top most anomalous, all, or none."),
+    ] = "top",
     no_panels: Annotated[bool, typer.Option("--no-panels", help="Same as --panels none.")] = False,
     report_top: Annotated[int, typer.Option(min=0, help="Scans shown with pictures in report.html.")] = REPORT_TOP,
     threshold: Annotated[float | None, typer.Option(callback=finite, help="Raw score threshold.")] = None,
-    far: Annotated[float | None, typer.Option(min=0.0, max=0.5, callback=finite, help="Re-derive the threshold for "
-                                                 "this false-alarm rate on the bundle's good scans.")] = None,
+    far: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=0.5,
+            callback=finite,
+            help="Re-derive the threshold for this false-alarm rate on the bundle's good scans.",
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    shard: Annotated[str | None, typer.Option(help="I/N: score only slice I of N of the scans found (the "
-                                                   "same slice on any machine); join with `merge`.")] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="I/N: score only slice I of N of the scans found (the same slice on any machine); join with `merge`."
+        ),
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out.")] = False,
-    fail_on_anomaly: Annotated[bool, typer.Option("--fail-on-anomaly", help="Exit 1 when any scan is "
-                                                                      "anomalous.")] = False,
+    fail_on_anomaly: Annotated[
+        bool, typer.Option("--fail-on-anomaly", help="Exit 1 when any scan is anomalous.")
+    ] = False,
     force: Annotated[bool, typer.Option(help="Write into an existing non-empty --out.")] = False,
 ) -> None:
     """Score scans against trained bundles, flag anomalies, draw where they are, write a report.
@@ -125,21 +150,38 @@ def detect(
     from anomaly_gan.detect.pipeline import models_used
 
     to = Destination(out or run_folder(Path("reports/detect")), force, resume, [*paths, *bundles])
-    results = Results(models_used(detectors), detectors[0].mode, inputs.problems, shard=inputs.shard,
-                      found_unreadable=len(inputs.problems))
+    results = Results(
+        models_used(detectors),
+        detectors[0].mode,
+        inputs.problems,
+        shard=inputs.shard,
+        found_unreadable=len(inputs.problems),
+    )
     report_console = errors if json_out else console
     try:
-        with progress_bar(f"detect ({results.mode}){f', {inputs.shard}' if inputs.shard else ''}",
-                          len(inputs.refs)) as advance:
-            done = run_batch(inputs.refs, detectors, to, Output(save_maps, "none" if no_panels else panels,
-                                                                report_top), results, advance, world)
+        with progress_bar(
+            f"detect ({results.mode}){f', {inputs.shard}' if inputs.shard else ''}", len(inputs.refs)
+        ) as advance:
+            done = run_batch(
+                inputs.refs,
+                detectors,
+                to,
+                Output(save_maps, "none" if no_panels else panels, report_top),
+                results,
+                advance,
+                world,
+            )
     except (OutputExistsError, ResultsError) as e:
         raise fail(str(e)) from None
     except Interrupted as e:
-        kept = (f"the {e.scored} scans scored before it are in {e.folder}" if e.scored
-                else f"no batch had finished, so no scan was scored; {e.folder} holds an empty result")
-        report_console.print(f"[yellow]interrupted:[/] {kept} (results and report marked partial; "
-                             f"`--out {e.folder} --resume` continues)")
+        kept = (
+            f"the {e.scored} scans scored before it are in {e.folder}"
+            if e.scored
+            else f"no batch had finished, so no scan was scored; {e.folder} holds an empty result"
+        )
+        report_console.print(
+            f"[yellow]interrupted:[/] {kept} (results and report marked partial; `--out {e.folder} --resume` continues)"
+        )
         raise typer.Exit(130) from None
     if done is not None:  # None: a torchrun process whose slice the first merged
         finish(*done, report_top, report_console, json_out)
@@ -161,8 +203,9 @@ def _inputs(paths: list[Path], shard: str | None, world: World) -> Inputs:
     return take_shard(inputs, *slice_) if slice_ else inputs
 
 
-def _detectors(bundles: list[Path], named: bool, options: tuple, device: str, world: World,
-               refs: list[ScanRef]) -> list[Detector]:
+def _detectors(
+    bundles: list[Path], named: bool, options: tuple, device: str, world: World, refs: list[ScanRef]
+) -> list[Detector]:
     """The bundles loaded with DetectOptions(*options) (a wrong --model is said before torch loads);
     refused when no scan has the channels they need."""
     try:
@@ -171,8 +214,9 @@ def _detectors(bundles: list[Path], named: bool, options: tuple, device: str, wo
         from anomaly_gan.detect.detector import DetectOptions
         from anomaly_gan.device import resolve_device
 
-        detectors = load_detectors(bundles, DetectOptions(*options), resolve_device(device, world.local_rank),
-                                   skip_broken=not named)
+        detectors = load_detectors(
+            bundles, DetectOptions(*options), resolve_device(device, world.local_rank), skip_broken=not named
+        )
     except (BundleError, ValueError) as e:
         raise fail(str(e)) from None
     meta = detectors[0].bundle.meta

@@ -47,17 +47,25 @@ def _detector(model: Path, mode: str | None, device: str, far: float | None = No
 @command()
 def evaluate(
     model: Annotated[Path, typer.Option(help="The bundle to evaluate.")],
-    root: Annotated[Path | None, typer.Argument(help="MVTec-style root (test/good, test/<defect>, gt/) "
-                                                   "or, with --normal-class, a class root.")] = None,
+    root: Annotated[
+        Path | None,
+        typer.Argument(help="MVTec-style root (test/good, test/<defect>, gt/) or, with --normal-class, a class root."),
+    ] = None,
     normal: Annotated[Path | None, typer.Option(help="Folder of normal scans.")] = None,
     anomalous: Annotated[list[Path] | None, typer.Option(help="Folder(s) of anomalous scans.")] = None,
-    normal_class: Annotated[str | None, typer.Option(help="With a class root: this class is normal, "
-                                                        "all others anomalous.")] = None,
+    normal_class: Annotated[
+        str | None, typer.Option(help="With a class root: this class is normal, all others anomalous.")
+    ] = None,
     mode: Annotated[str | None, typer.Option(help=MODE_HELP)] = None,
-    far: Annotated[float | None, typer.Option(min=0.0, max=0.5, callback=finite, help="Threshold for this false-alarm "
-                                                 "rate instead of the bundle's.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder (default: a new folder under "
-                                                  "reports/eval, named by the time).")] = None,
+    far: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, max=0.5, callback=finite, help="Threshold for this false-alarm rate instead of the bundle's."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default: a new folder under reports/eval, named by the time).")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     force: Annotated[bool, typer.Option(help="Write into an existing non-empty --out.")] = False,
 ) -> None:
@@ -73,8 +81,10 @@ def evaluate(
     from anomaly_gan.report.html import render_report
 
     if overlap:
-        caution(f"{overlap} of the normal scans are this bundle's own training scans; its figures on them are "
-                "optimistic (evaluate on held-out scans)")
+        caution(
+            f"{overlap} of the normal scans are this bundle's own training scans; its figures on them are "
+            "optimistic (evaluate on held-out scans)"
+        )
     inputs = [model, *([root] if root else []), *([normal] if normal else []), *(anomalous or [])]
     folder = output_dir(out or run_folder(Path("reports/eval")), force, inputs)
     with progress_bar(f"evaluate ({detector.mode})", len(refs)) as advance:
@@ -86,14 +96,19 @@ def evaluate(
     table.add_column("metric")
     table.add_column("value", justify="right")
     at = metrics["at_threshold"]
-    for name, value in (("AUROC", metrics["auroc"]), ("average precision", metrics["average_precision"]),
-                        ("F1 max", metrics["f1_max"]), ("pixel AUROC", metrics["pixel_auroc"]),
-                        ("AU-PRO (FPR 0.3)", metrics["au_pro_0.3"]),
-                        ("object-pixel AUROC", metrics["object_pixel_auroc"]),
-                        ("object AU-PRO (FPR 0.3)", metrics["object_au_pro_0.3"]),
-                        ("accuracy at threshold", at["accuracy"]),
-                        ("TPR at threshold", at["tpr"]), ("TNR at threshold", at["tnr"]),
-                        *((f"AUROC {k}", v) for k, v in metrics["auroc_by_label"].items())):
+    for name, value in (
+        ("AUROC", metrics["auroc"]),
+        ("average precision", metrics["average_precision"]),
+        ("F1 max", metrics["f1_max"]),
+        ("pixel AUROC", metrics["pixel_auroc"]),
+        ("AU-PRO (FPR 0.3)", metrics["au_pro_0.3"]),
+        ("object-pixel AUROC", metrics["object_pixel_auroc"]),
+        ("object AU-PRO (FPR 0.3)", metrics["object_au_pro_0.3"]),
+        ("accuracy at threshold", at["accuracy"]),
+        ("TPR at threshold", at["tpr"]),
+        ("TNR at threshold", at["tnr"]),
+        *((f"AUROC {k}", v) for k, v in metrics["auroc_by_label"].items()),
+    ):
         table.add_row(name, "n/a" if value is None else f"{value:.3f}")
     console.print(table)
     console.print(f"threshold {detector.threshold:.3f}: {detector.threshold_origin}")
@@ -127,8 +142,10 @@ def view(
 ) -> None:
     """Write a coloured 3-D point cloud of a scan, coloured by its anomaly map with --model."""
     if out.suffix.lower() not in CLOUD_SUFFIXES:
-        raise fail(f"{out}: point clouds are written as {' or '.join(CLOUD_SUFFIXES)}, "
-                   f"not {out.suffix or 'a file without extension'}")
+        raise fail(
+            f"{out}: point clouds are written as {' or '.join(CLOUD_SUFFIXES)}, "
+            f"not {out.suffix or 'a file without extension'}"
+        )
     if out.exists() and not force:
         raise fail(f"{out}: already exists (use --force)")
     open3d()  # a missing libusb is one line, before any work

@@ -18,8 +18,9 @@ from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.objective_settings import DEFAULT_SETTINGS, DEFAULT_STEPS, SMOOTHED, with_switches
 
 DEFAULTS = TrainConfig(name="")
-STEPS_HELP = "Generator updates (default: " + ", ".join(
-    f"{steps} for {name}" for name, steps in DEFAULT_STEPS.items()) + ")."
+STEPS_HELP = (
+    "Generator updates (default: " + ", ".join(f"{steps} for {name}" for name, steps in DEFAULT_STEPS.items()) + ")."
+)
 
 
 def _defaults(field: str) -> str:
@@ -40,8 +41,13 @@ class _Progress:
             warn(row["message"])
             return
         if phase not in self.tasks:
-            label = {"synth": "synthesising", "gan": "GAN", "encoder": "encoder", "head": "head",
-                     "calibrate": "calibrating"}[phase]
+            label = {
+                "synth": "synthesising",
+                "gan": "GAN",
+                "encoder": "encoder",
+                "head": "head",
+                "calibrate": "calibrating",
+            }[phase]
             self.tasks[phase] = self.progress.add_task(label, total=total, status="")
         status = "  ".join(f"{k} {row[k]:.3f}" for k in self.KEYS if k in row)
         if "mode" in row:
@@ -52,8 +58,12 @@ class _Progress:
 @command()
 def train(
     shape: Annotated[str, typer.Option(help="Class name (sphere, cylinder, rectangle or your own).")],
-    data: Annotated[Path | None, typer.Option(help="A class root (a folder per class) or a class "
-                                                 "folder, any layout. Default: built-in synthetic scans.")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="A class root (a folder per class) or a class folder, any layout. Default: built-in synthetic scans."
+        ),
+    ] = None,
     objective: Annotated[str, typer.Option(help=f"One of {', '.join(DEFAULT_STEPS)}.")] = DEFAULTS.objective,
     wgan: Annotated[bool, typer.Option("--wgan", help="Same as --objective wgan-gp.")] = False,
     steps: Annotated[int | None, typer.Option(min=1, help=STEPS_HELP)] = None,
@@ -61,35 +71,68 @@ def train(
     head: Annotated[bool, typer.Option(help="Train the segmentation head on simulated defects.")] = DEFAULTS.head,
     head_steps: Annotated[int, typer.Option(min=1, help="Segmentation head updates.")] = DEFAULTS.head_steps,
     batch_size: Annotated[int, typer.Option(min=2)] = DEFAULTS.batch_size,
-    channels: Annotated[str | None, typer.Option(help="rgbd, rgb or depth: what the networks see (default: what "
-                                                      "the scans hold; rgb ignores their depth).")] = None,
-    image_size: Annotated[int, typer.Option(help=f"Network size: {', '.join(map(str, IMAGE_SIZES))}; scans are "
-                                                 "resized to it.")] = DEFAULTS.image_size,
+    channels: Annotated[
+        str | None,
+        typer.Option(
+            help="rgbd, rgb or depth: what the networks see (default: what the scans hold; rgb ignores their depth)."
+        ),
+    ] = None,
+    image_size: Annotated[
+        int, typer.Option(help=f"Network size: {', '.join(map(str, IMAGE_SIZES))}; scans are resized to it.")
+    ] = DEFAULTS.image_size,
     width: Annotated[int, typer.Option(min=4, help="Base channel count of the networks.")] = DEFAULTS.width,
     augment: Annotated[bool, typer.Option(help="DiffAugment on real and fake.")] = DEFAULTS.augment,
     ema: Annotated[float, typer.Option(min=0.0, max=0.99999, help="Generator EMA decay (0 = off).")] = DEFAULTS.ema,
-    far: Annotated[float, typer.Option(min=0.0, max=0.5, callback=finite,
-                                       help="False-alarm rate for the threshold.")] = DEFAULTS.far,
-    out: Annotated[Path, typer.Option(help="Where bundles go: one subfolder per class "
-                                                 "and objective, e.g. sphere-gan.")] = DEFAULTS.out,
+    far: Annotated[
+        float, typer.Option(min=0.0, max=0.5, callback=finite, help="False-alarm rate for the threshold.")
+    ] = DEFAULTS.far,
+    out: Annotated[
+        Path, typer.Option(help="Where bundles go: one subfolder per class and objective, e.g. sphere-gan.")
+    ] = DEFAULTS.out,
     lr_g: Annotated[float | None, typer.Option(min=0.0, help=f"Generator learning rate {_defaults('lr_g')}")] = None,
-    lr_d: Annotated[float | None, typer.Option(min=0.0, help="Critic learning rate; unequal rates are TTUR "
-                                                         f"{_defaults('lr_d')}")] = None,
-    d_every: Annotated[int | None, typer.Option(min=1, help="gan, lsgan: update the critic on every N-th "
-                                                       "generator step, alternating (default: "
-                                                       f"{DEFAULT_SETTINGS['gan'].d_every}).")] = None,
-    label_smoothing: Annotated[bool | None, typer.Option(
-        "--smoothing/--no-smoothing", help=f"gan: one-sided label smoothing, real target {SMOOTHED} "
-        "instead of 1 (default: on).", show_default=False)] = None,
-    n_critic: Annotated[int | None, typer.Option(min=1, help="WGANs: critic updates per generator update "
-                                                        f"(default: {DEFAULT_SETTINGS['wgan-gp'].n_critic}).")] = None,
-    clip: Annotated[float | None, typer.Option(min=0.0, help="wgan-clip: critic weight clip "
-                                                        f"(default: {DEFAULT_SETTINGS['wgan-clip'].clip:g}).")] = None,
-    gp_weight: Annotated[float | None, typer.Option(min=0.0, help="wgan-gp: gradient-penalty weight (default: "
-                                                             f"{DEFAULT_SETTINGS['wgan-gp'].gp_weight:g}).")] = None,
+    lr_d: Annotated[
+        float | None, typer.Option(min=0.0, help=f"Critic learning rate; unequal rates are TTUR {_defaults('lr_d')}")
+    ] = None,
+    d_every: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="gan, lsgan: update the critic on every N-th "
+            "generator step, alternating (default: "
+            f"{DEFAULT_SETTINGS['gan'].d_every}).",
+        ),
+    ] = None,
+    label_smoothing: Annotated[
+        bool | None,
+        typer.Option(
+            "--smoothing/--no-smoothing",
+            help=f"gan: one-sided label smoothing, real target {SMOOTHED} instead of 1 (default: on).",
+            show_default=False,
+        ),
+    ] = None,
+    n_critic: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help=f"WGANs: critic updates per generator update (default: {DEFAULT_SETTINGS['wgan-gp'].n_critic})."
+        ),
+    ] = None,
+    clip: Annotated[
+        float | None,
+        typer.Option(min=0.0, help=f"wgan-clip: critic weight clip (default: {DEFAULT_SETTINGS['wgan-clip'].clip:g})."),
+    ] = None,
+    gp_weight: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, help=f"wgan-gp: gradient-penalty weight (default: {DEFAULT_SETTINGS['wgan-gp'].gp_weight:g})."
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = DEFAULTS.device,
-    precision: Annotated[str, typer.Option(help="auto (bfloat16 where the CPU or GPU computes it natively: "
-                                                "about twice as fast), bf16 or fp32.")] = DEFAULTS.precision,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="auto (bfloat16 where the CPU or GPU computes it natively: about twice as fast), bf16 or fp32."
+        ),
+    ] = DEFAULTS.precision,
     seed: Annotated[int, typer.Option()] = DEFAULTS.seed,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its checkpoint.")] = False,
     force: Annotated[bool, typer.Option(help="Replace an existing bundle or interrupted run.")] = False,
@@ -102,8 +145,16 @@ def train(
         raise fail(str(e)) from None
     smooth = None if label_smoothing is None else (SMOOTHED if label_smoothing else 1.0)
     try:
-        settings = with_switches(objective, lr_g=lr_g, lr_d=lr_d, d_every=d_every, smooth=smooth,
-                                 n_critic=n_critic, clip=clip, gp_weight=gp_weight)
+        settings = with_switches(
+            objective,
+            lr_g=lr_g,
+            lr_d=lr_d,
+            d_every=d_every,
+            smooth=smooth,
+            n_critic=n_critic,
+            clip=clip,
+            gp_weight=gp_weight,
+        )
     except ValueError as e:
         raise fail(str(e)) from None
     if channels is not None and channels not in CHANNEL_SETS:
@@ -112,11 +163,27 @@ def train(
         raise fail(f"--image-size {image_size}: choose one of {', '.join(map(str, IMAGE_SIZES))}")
     if precision not in PRECISIONS:
         raise fail(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
-    config = TrainConfig(name=shape, objective=objective, objective_settings=settings, data=data, out=out,
-                         steps=steps, batch_size=batch_size, channels=channels, image_size=image_size, width=width,
-                         augment=augment, ema=ema,
-                         encoder_steps=encoder_steps, head=head, head_steps=head_steps, far=far, seed=seed,
-                         device=device, precision=precision)
+    config = TrainConfig(
+        name=shape,
+        objective=objective,
+        objective_settings=settings,
+        data=data,
+        out=out,
+        steps=steps,
+        batch_size=batch_size,
+        channels=channels,
+        image_size=image_size,
+        width=width,
+        augment=augment,
+        ema=ema,
+        encoder_steps=encoder_steps,
+        head=head,
+        head_steps=head_steps,
+        far=far,
+        seed=seed,
+        device=device,
+        precision=precision,
+    )
     if data is not None and not data.exists():
         raise fail(f"{data}: no such file or folder")
     from anomaly_gan.train.data import TrainingError  # torch loads here, after the cheap checks
@@ -139,25 +206,32 @@ def train(
     except RuntimeError as e:  # a collective call whose peer died (torch.distributed's errors)
         if not world.distributed:
             raise
-        raise fail(f"{rank}stopped: another rank failed or was stopped ({str(e).splitlines()[0][:160]}); "
-                   "the last checkpoint is kept, continue with --resume") from None
+        raise fail(
+            f"{rank}stopped: another rank failed or was stopped ({str(e).splitlines()[0][:160]}); "
+            "the last checkpoint is kept, continue with --resume"
+        ) from None
     meta, t = bundle.meta, bundle.meta.training
     stages = ", ".join(f"{name} {seconds / 60:.1f}" for name, seconds in t.stages.items())
     processes = f" x {t.world_size} processes" if t.world_size > 1 else ""
     processes += f" in {t.config.get('precision', 'fp32')}"
-    console.print(f"bundle written to [bold]{bundle.path}[/] ({t.train_scans} training scans, "
-                  f"{t.validation_scans} held out, {t.minutes:.1f} min on {t.device}{processes}: {stages})")
+    console.print(
+        f"bundle written to [bold]{bundle.path}[/] ({t.train_scans} training scans, "
+        f"{t.validation_scans} held out, {t.minutes:.1f} min on {t.device}{processes}: {stages})"
+    )
     caution_if_undertrained(meta.label, meta.undertrained())
     default = meta.calibration[meta.default_mode]
-    console.print(f"threshold ({meta.default_mode} mode): {default.threshold:.3f} for a {default.far:.0%} "
-                  f"false-alarm rate on held-out good scans; plots and samples in {bundle.path}")
+    console.print(
+        f"threshold ({meta.default_mode} mode): {default.threshold:.3f} for a {default.far:.0%} "
+        f"false-alarm rate on held-out good scans; plots and samples in {bundle.path}"
+    )
 
 
 @command(name="retrain-head")
 def retrain_head(
     bundle: Annotated[Path, typer.Argument(help="A bundle folder that `train` wrote.")],
-    out: Annotated[Path | None, typer.Option(help="Write the new bundle here (default: replace BUNDLE, which "
-                                                  "needs --force).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the new bundle here (default: replace BUNDLE, which needs --force).")
+    ] = None,
     calibration_only: Annotated[bool, typer.Option(help="Keep the head; only calibrate every mode again.")] = False,
     head_steps: Annotated[int, typer.Option(min=1, help="Segmentation head updates.")] = DEFAULTS.head_steps,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = DEFAULTS.device,
@@ -188,7 +262,9 @@ def retrain_head(
     except (TrainingError, BundleError) as e:
         raise fail(f"{bundle}: {e}") from None
     default = new.meta.calibration[new.meta.default_mode]
-    console.print(f"bundle written to [bold]{target}[/] ({'calibration' if calibration_only else 'new head'}, "
-                  f"{new.meta.training.head_seconds / 60:.1f} min head, "
-                  f"{new.meta.training.calibration_seconds / 60:.1f} min calibration); threshold "
-                  f"({new.meta.default_mode} mode): {default.threshold:.3f} for a {default.far:.0%} false-alarm rate")
+    console.print(
+        f"bundle written to [bold]{target}[/] ({'calibration' if calibration_only else 'new head'}, "
+        f"{new.meta.training.head_seconds / 60:.1f} min head, "
+        f"{new.meta.training.calibration_seconds / 60:.1f} min calibration); threshold "
+        f"({new.meta.default_mode} mode): {default.threshold:.3f} for a {default.far:.0%} false-alarm rate"
+    )

@@ -91,9 +91,7 @@ def fit_intrinsics(points: np.ndarray, size: int, fill: float = 0.5) -> Intrinsi
     return Intrinsics(size, size, f, f, c - f * centre[0], c - f * centre[1])
 
 
-def project_points(
-    points: np.ndarray, colours: np.ndarray, k: Intrinsics
-) -> tuple[np.ndarray, np.ndarray]:
+def project_points(points: np.ndarray, colours: np.ndarray, k: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
     """Z-buffered projection: (rgb uint8 (H, W, 3), depth mm float32 with NaN holes)."""
     z = points[:, 2]
     u = np.round(k.fx * points[:, 0] / z + k.cx).astype(np.int64)

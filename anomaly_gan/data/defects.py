@@ -35,8 +35,7 @@ def inject(scan: Scan, kind: str, rng: np.random.Generator) -> Scan:
         rgb, depth, mask = DEFECTS[kind](scan, core, rng)
         if mask.sum() >= 4:
             break
-    defective = replace(scan, id=f"{scan.id}_{kind}", rgb=rgb, depth=depth.astype(np.float32),
-                        gt=mask, label=kind)
+    defective = replace(scan, id=f"{scan.id}_{kind}", rgb=rgb, depth=depth.astype(np.float32), gt=mask, label=kind)
     defective.gt = mask & (obj | object_mask(defective))  # a mask never marks empty background
     return defective
 
@@ -53,8 +52,9 @@ def _pick(core: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
     return int(xs[i]), int(ys[i])
 
 
-def _blob(shape: tuple[int, int], centre: tuple[int, int], rng: np.random.Generator,
-          radius: tuple[float, float] = (2.0, 5.0)) -> np.ndarray:
+def _blob(
+    shape: tuple[int, int], centre: tuple[int, int], rng: np.random.Generator, radius: tuple[float, float] = (2.0, 5.0)
+) -> np.ndarray:
     """Smooth elliptical profile in 0..1 (1 at the centre)."""
     h, w = shape
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)

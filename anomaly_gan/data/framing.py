@@ -65,7 +65,7 @@ def _cut(image: np.ndarray, box: CropBox, fill) -> np.ndarray:
     y0, x0 = max(box.top, 0), max(box.left, 0)
     y1, x1 = min(box.top + box.side, h), min(box.left + box.side, w)
     if y1 > y0 and x1 > x0:
-        out[y0 - box.top:y1 - box.top, x0 - box.left:x1 - box.left] = image[y0:y1, x0:x1]
+        out[y0 - box.top : y1 - box.top, x0 - box.left : x1 - box.left] = image[y0:y1, x0:x1]
     return out
 
 
@@ -86,5 +86,5 @@ def uncrop(maps: np.ndarray, box: CropBox, shape: tuple[int, int], nearest: bool
         return out
     for c, m in enumerate(maps):
         big = cv2.resize(m.astype(np.float32), (box.side, box.side), interpolation=interpolation)
-        out[c, y0:y1, x0:x1] = big[y0 - box.top:y1 - box.top, x0 - box.left:x1 - box.left]
+        out[c, y0:y1, x0:x1] = big[y0 - box.top : y1 - box.top, x0 - box.left : x1 - box.left]
     return out

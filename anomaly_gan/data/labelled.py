@@ -13,8 +13,7 @@ from anomaly_gan.data.scan import ScanError
 NORMAL = "good"
 
 
-def labelled_refs(root: Path | None, normal: Path | None, anomalous: list[Path],
-                  normal_class: str | None) -> Discovery:
+def labelled_refs(root: Path | None, normal: Path | None, anomalous: list[Path], normal_class: str | None) -> Discovery:
     """Scans with label 'good' (normal) or a defect/class name (anomalous), and the files skipped
     while finding them (unreadable, unpaired), one line each."""
     found = Discovery()
@@ -31,8 +30,10 @@ def labelled_refs(root: Path | None, normal: Path | None, anomalous: list[Path],
             root = root / "test"
         found = find_scans(root)
         if not any(r.label != NORMAL for r in found.refs):
-            raise ScanError(f"{root}: no anomalous scans (expected test/<defect>/ folders beside test/good/, "
-                            "or use --normal-class with a class root)")
+            raise ScanError(
+                f"{root}: no anomalous scans (expected test/<defect>/ folders beside test/good/, "
+                "or use --normal-class with a class root)"
+            )
         return found
     if normal is None or not anomalous:
         raise ScanError("give ROOT, or --normal DIR with at least one --anomalous DIR")

@@ -99,8 +99,10 @@ def find_scans(path: Path, label: str = "good") -> Discovery:
         raise ScanError(f"{path}: no scans found in a known layout ({why})")
     if "image" in found.layouts and found.layouts & RGBD_LAYOUTS:
         lone = next(r.source for r in found.refs if r.layout == "image")
-        raise ScanError(f"{path}: mixes RGB-D scans ({', '.join(sorted(found.layouts & RGBD_LAYOUTS))}) with lone "
-                        f"images (first: {lone}); keep colour-only images in a folder of their own")
+        raise ScanError(
+            f"{path}: mixes RGB-D scans ({', '.join(sorted(found.layouts & RGBD_LAYOUTS))}) with lone "
+            f"images (first: {lone}); keep colour-only images in a folder of their own"
+        )
     found.refs.sort(key=lambda r: natural_key(r.source))
     return found
 
@@ -145,8 +147,9 @@ def _single_files(files: list[Path], label: str) -> Discovery:
         suffix = f.suffix.lower()
         kind = FILE_SUFFIXES.get(suffix) or ("image" if suffix in IMAGE_SUFFIXES else None)
         if kind:
-            found.refs.append(ScanRef(f.stem, kind, None if kind == "cloud" else f,
-                                      None if kind == "image" else f, label=label))
+            found.refs.append(
+                ScanRef(f.stem, kind, None if kind == "cloud" else f, None if kind == "image" else f, label=label)
+            )
             found.layouts.add(kind)
         elif suffix not in IGNORED_SUFFIXES:
             found.skipped.append(f"{f}: not a scan file (no depth partner or known layout)")
@@ -170,8 +173,12 @@ def _pair_folder(folder: Path, layout: str, label: str) -> Discovery:
     masks = _images(folder / "gt", Discovery()) if (folder / "gt").is_dir() else {}
     if layout in LONE_FOLDERS:
         lone = next(d for d in LONE_FOLDERS[layout] if (folder / d).is_dir())
-        found.refs = [ScanRef(stem, layout, f if layout == "image" else None, None if layout == "image" else f,
-                              masks.get(stem), label) for stem, f in _images(folder / lone, found).items()]
+        found.refs = [
+            ScanRef(
+                stem, layout, f if layout == "image" else None, None if layout == "image" else f, masks.get(stem), label
+            )
+            for stem, f in _images(folder / lone, found).items()
+        ]
         return found
     _, colour_dir, depth_dir = next(entry for entry in PAIRED_LAYOUTS if entry[0] == layout)
     colours = _images(folder / colour_dir, found)

@@ -41,8 +41,15 @@ def changed(good: Capture, broken: Capture) -> np.ndarray:
     return colour | depth | (good.obj != broken.obj)
 
 
-def render_defective(shape: str, rng: np.random.Generator, scan_id: str, kind: str,
-                     defect_rng: np.random.Generator, size: int = 64, supersample: int = 2) -> Scan:
+def render_defective(
+    shape: str,
+    rng: np.random.Generator,
+    scan_id: str,
+    kind: str,
+    defect_rng: np.random.Generator,
+    size: int = 64,
+    supersample: int = 2,
+) -> Scan:
     """The scan data.synth.render_scan makes from `rng`, of the same part under the same light and
     sensor noise, with one defect of `kind` (drawn from `defect_rng`); label = kind, gt = where the
     clean renders of the good and the defective part differ."""
@@ -60,8 +67,7 @@ def render_defective(shape: str, rng: np.random.Generator, scan_id: str, kind: s
     return Scan(scan_id, rgb, depth, "8-bit", gt=mask, label=kind)
 
 
-def make_defect(kind: str, mesh, dims: np.ndarray, clean: Capture, view: View,
-                rng: np.random.Generator) -> MeshDefect:
+def make_defect(kind: str, mesh, dims: np.ndarray, clean: Capture, view: View, rng: np.random.Generator) -> MeshDefect:
     """The part with one defect of `kind`, placed where the camera sees it (from `clean`)."""
     if kind not in MESH_DEFECTS:
         raise ValueError(f"unknown mesh defect {kind!r}; choose from {', '.join(MESH_DEFECTS)}")
@@ -102,8 +108,9 @@ def _dent(dense, point: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return vertices - outward * normals * depth * profile
 
 
-def _chunk(vertices: np.ndarray, point: np.ndarray, dims: np.ndarray, rng: np.random.Generator
-           ) -> tuple[np.ndarray, Paint]:
+def _chunk(
+    vertices: np.ndarray, point: np.ndarray, dims: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, Paint]:
     """Material near `point` (at the outline) cut away by a plane, leaving a bare flat facet."""
     depth = rng.uniform(0.008, 0.018)
     normal = point / dims

@@ -46,8 +46,7 @@ def object_pixels(scan: Scan, config: PreprocessConfig) -> np.ndarray:
     rest = np.flatnonzero(above)
     if rest.size < 10:
         raise ScanError(f"{scan.source}: nothing stands on the supporting plane")
-    labels = np.asarray(cloud.select_by_index(rest.tolist()).cluster_dbscan(
-        config.cluster_eps_mm / 1000.0, 10))
+    labels = np.asarray(cloud.select_by_index(rest.tolist()).cluster_dbscan(config.cluster_eps_mm / 1000.0, 10))
     if (labels >= 0).sum() == 0:
         raise ScanError(f"{scan.source}: no object cluster found above the plane")
     largest = np.bincount(labels[labels >= 0]).argmax()
@@ -69,8 +68,8 @@ def crop_object(scan: Scan, mask: np.ndarray, config: PreprocessConfig) -> Scan:
     y0, x0 = max(top, 0), max(left, 0)
     y1, x1 = min(top + side, scan.shape[0]), min(left + side, scan.shape[1])
     window = mask[y0:y1, x0:x1]
-    rgb[y0 - top:y1 - top, x0 - left:x1 - left] = scan.rgb[y0:y1, x0:x1] * window[..., None]
-    depth[y0 - top:y1 - top, x0 - left:x1 - left] = np.where(window, scan.depth[y0:y1, x0:x1], np.nan)
+    rgb[y0 - top : y1 - top, x0 - left : x1 - left] = scan.rgb[y0:y1, x0:x1] * window[..., None]
+    depth[y0 - top : y1 - top, x0 - left : x1 - left] = np.where(window, scan.depth[y0:y1, x0:x1], np.nan)
     cropped = Scan(scan.id, rgb, depth, scan.depth_unit, rgb_path=scan.rgb_path)
     rgb, depth = resize_scan(cropped, config.size)
     rgb = rgb * np.isfinite(depth)[..., None]  # edge pixels blended with background go black

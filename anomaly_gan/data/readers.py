@@ -79,8 +79,7 @@ def read_image(path: Path) -> np.ndarray:
     grayscale), an alpha channel dropped."""
     image = _decode(path)
     if image.dtype != np.uint8:
-        raise ScanError(f"{path}: image is {image.dtype}, expected 8-bit (a depth image belongs in a "
-                        "depth/ folder)")
+        raise ScanError(f"{path}: image is {image.dtype}, expected 8-bit (a depth image belongs in a depth/ folder)")
     if image.ndim == 2 or image.shape[2] == 1:
         return np.repeat(image.reshape(*image.shape[:2], 1), 3, axis=2)
     return cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2RGB)
@@ -131,9 +130,7 @@ def read_array(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return rgb.round().astype(np.uint8), check_depth(array[..., 3].astype(np.float32), path)
 
 
-def read_cloud(
-    path: Path, intrinsics: Intrinsics | None, size: int = 64
-) -> tuple[np.ndarray, np.ndarray]:
+def read_cloud(path: Path, intrinsics: Intrinsics | None, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Project a .ply/.pcd cloud (camera frame, metres) to (rgb uint8, depth mm)."""
     try:
         o3d = open3d()

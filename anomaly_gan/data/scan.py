@@ -43,8 +43,9 @@ class Scan:
     @property
     def grayscale(self) -> bool:
         """Colour whose three channels are equal (a grayscale image read as RGB)."""
-        return self.has_colour and bool((self.rgb[..., 0] == self.rgb[..., 1]).all()
-                                        and (self.rgb[..., 1] == self.rgb[..., 2]).all())
+        return self.has_colour and bool(
+            (self.rgb[..., 0] == self.rgb[..., 1]).all() and (self.rgb[..., 1] == self.rgb[..., 2]).all()
+        )
 
     @property
     def source(self) -> Path | None:

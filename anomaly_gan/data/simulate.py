@@ -20,8 +20,15 @@ from anomaly_gan.data.tensor import OBJECT_LEVEL
 KINDS = ("tint", "texture", "relief", "hole", "line", "silhouette")
 # Leave-one-kind-out: the simulated kinds closest to each evaluation kind of data/defects.py,
 # left out of the head's training when that evaluation kind is the held-out one.
-CLOSEST = {"dent": ("relief",), "bump": ("relief",), "deformation": ("relief",), "crack": ("line",),
-           "stain": ("tint",), "missing": ("hole",), "foreign": ("texture", "silhouette")}
+CLOSEST = {
+    "dent": ("relief",),
+    "bump": ("relief",),
+    "deformation": ("relief",),
+    "crack": ("line",),
+    "stain": ("tint",),
+    "missing": ("hole",),
+    "foreign": ("texture", "silhouette"),
+}
 MIN_PIXELS = 3
 
 
@@ -33,12 +40,11 @@ def kinds_without(held_out: str | None) -> tuple[str, ...]:
     return tuple(k for k in KINDS if k not in excluded)
 
 
-def _blob(shape: tuple[int, int], centre: tuple[float, float], radius: float, rng: np.random.Generator
-          ) -> np.ndarray:
+def _blob(shape: tuple[int, int], centre: tuple[float, float], radius: float, rng: np.random.Generator) -> np.ndarray:
     """An irregular blob: smooth noise plus a bump at `centre`, thresholded."""
     field = cv2.GaussianBlur(rng.standard_normal(shape).astype(np.float32), (0, 0), rng.uniform(0.8, 2.5))
     field /= field.std() + 1e-6
-    y, x = np.mgrid[0:shape[0], 0:shape[1]]
+    y, x = np.mgrid[0 : shape[0], 0 : shape[1]]
     bump = np.exp(-((y - centre[0]) ** 2 + (x - centre[1]) ** 2) / radius**2)
     blob = ((0.5 * field + 2.0 * bump) > 1.0).astype(np.uint8)
     _, labels = cv2.connectedComponents(blob, connectivity=8)
@@ -72,15 +78,20 @@ def _texture(shape: tuple[int, int], rng: np.random.Generator, pool: Sequence[np
         angle, period = rng.uniform(0, np.pi), rng.uniform(2, 6)
         t = (np.sin((x * np.cos(angle) + y * np.sin(angle)) * 2 * np.pi / period) > 0)[None]
     elif choice == 2:
-        t = (rng.random((1, h, w)) > 0.5)
+        t = rng.random((1, h, w)) > 0.5
     else:
         size = rng.integers(2, 5)
         t = (((y // size + x // size) % 2) > 0)[None]
     return np.where(t, a, b).astype(np.float32)
 
 
-def simulate(array: np.ndarray, rng: np.random.Generator, kinds: Sequence[str] = KINDS,
-             pool: Sequence[np.ndarray] = (), channels: Channels = RGBD) -> tuple[np.ndarray, np.ndarray]:
+def simulate(
+    array: np.ndarray,
+    rng: np.random.Generator,
+    kinds: Sequence[str] = KINDS,
+    pool: Sequence[np.ndarray] = (),
+    channels: Channels = RGBD,
+) -> tuple[np.ndarray, np.ndarray]:
     """A defective copy of `array` and its (S, S) bool mask of changed pixels in the channels a
     model sees (a depth relief is no defect to a colour-only model unless its shading shows).
 
@@ -101,8 +112,9 @@ def simulate(array: np.ndarray, rng: np.random.Generator, kinds: Sequence[str] =
     return array.copy(), np.zeros(obj.shape, bool)
 
 
-def _apply(array: np.ndarray, obj: np.ndarray, kind: str, rng: np.random.Generator,
-           pool: Sequence[np.ndarray]) -> np.ndarray:
+def _apply(
+    array: np.ndarray, obj: np.ndarray, kind: str, rng: np.random.Generator, pool: Sequence[np.ndarray]
+) -> np.ndarray:
     s = array.shape[1]
     out = array.copy()
     radius = rng.uniform(0.02, 0.12) * s

@@ -74,15 +74,15 @@ def place_part(shape: str, rng: np.random.Generator, size: int = 64, supersample
     return Part(mesh, dims, View(shape, pose, size * rng.uniform(1.7, 2.3) * supersample, size, supersample))
 
 
-def render_scan(shape: str, rng: np.random.Generator, scan_id: str, size: int = 64,
-                supersample: int = 2) -> Scan:
+def render_scan(shape: str, rng: np.random.Generator, scan_id: str, size: int = 64, supersample: int = 2) -> Scan:
     """One synthetic scan of a good part (data.mesh_defects renders defective ones)."""
     part = place_part(shape, rng, size, supersample)
     return Scan(scan_id, *sensor(capture(part, rng), rng), "8-bit", label="good")
 
 
-def capture(part: Part, rng: np.random.Generator, meshes: list[tuple[np.ndarray, np.ndarray]] | None = None,
-            paint=None) -> Capture:
+def capture(
+    part: Part, rng: np.random.Generator, meshes: list[tuple[np.ndarray, np.ndarray]] | None = None, paint=None
+) -> Capture:
     """Ray cast, texture and light the part and bring it to the output size. `meshes` (camera
     frame) replace the part's own: a changed part first, any others are foreign bodies;
     `paint(albedo, local, which)` may change surface colours."""
@@ -158,8 +158,9 @@ def random_pose(shape: str, rng: np.random.Generator, allow_lying: bool = True) 
     return Pose(roll @ pitch @ upright @ spin, np.array([offset[0], offset[1] + 0.02, distance]))
 
 
-def cast(meshes: list[tuple[np.ndarray, np.ndarray]], focal: float, width: int, height: int
-         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def cast(
+    meshes: list[tuple[np.ndarray, np.ndarray]], focal: float, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Ray cast camera-frame meshes (vertices, triangles) through a pinhole at the image centre.
 
     Returns z in metres (inf = miss), the index of the mesh hit (-1 = none), camera-frame normals
@@ -170,8 +171,7 @@ def cast(meshes: list[tuple[np.ndarray, np.ndarray]], focal: float, width: int, 
     scene = o3d.t.geometry.RaycastingScene()
     ids = [scene.add_triangles(v.astype(np.float32), t.astype(np.uint32)) for v, t in meshes]
     v, u = np.mgrid[0:height, 0:width].astype(np.float32)
-    dirs = np.stack([(u - (width - 1) / 2) / focal, (v - (height - 1) / 2) / focal,
-                     np.ones_like(u)], axis=-1)
+    dirs = np.stack([(u - (width - 1) / 2) / focal, (v - (height - 1) / 2) / focal, np.ones_like(u)], axis=-1)
     rays = np.concatenate([np.zeros_like(dirs), dirs], axis=-1).reshape(-1, 6)
     result = scene.cast_rays(o3d.core.Tensor(rays))
     t = result["t_hit"].numpy().reshape(height, width)  # ray z-component is 1, so t is z
@@ -186,8 +186,9 @@ def posed(mesh: o3d.geometry.TriangleMesh, pose: Pose) -> tuple[np.ndarray, np.n
     return np.asarray(mesh.vertices) @ pose.rotation.T + pose.translation, np.asarray(mesh.triangles)
 
 
-def texture(shape: str, local: np.ndarray, normal: np.ndarray, dims: np.ndarray,
-             rng: np.random.Generator) -> np.ndarray:
+def texture(
+    shape: str, local: np.ndarray, normal: np.ndarray, dims: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """Albedo (H, W, 3) in 0..1 from surface coordinates (s, t) in [0, 1]."""
     if shape == "sphere":
         unit = local / np.maximum(np.linalg.norm(local, axis=-1, keepdims=True), 1e-9)
@@ -248,8 +249,7 @@ def shade(albedo: np.ndarray, normal: np.ndarray, rng: np.random.Generator) -> n
     return (np.clip(colour, 0, 1) * 255).astype(np.float32)
 
 
-def _kinect_noise(depth_mm: np.ndarray, obj: np.ndarray, facing: np.ndarray,
-                  rng: np.random.Generator) -> np.ndarray:
+def _kinect_noise(depth_mm: np.ndarray, obj: np.ndarray, facing: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Axial noise growing with z, dropouts at grazing angles and edges, holes, stray points."""
     z = depth_mm / 1000.0
     noisy = depth_mm + rng.normal(0, 1, depth_mm.shape) * (1.0 + 2.0 * z**2)
@@ -259,8 +259,16 @@ def _kinect_noise(depth_mm: np.ndarray, obj: np.ndarray, facing: np.ndarray,
         ys, xs = np.nonzero(obj)
         i = rng.integers(len(ys))
         hole = np.zeros(obj.shape, np.uint8)
-        cv2.ellipse(hole, (int(xs[i]), int(ys[i])), tuple(int(a) for a in rng.integers(1, 4, 2)),
-                    rng.uniform(0, 180), 0, 360, 1, -1)
+        cv2.ellipse(
+            hole,
+            (int(xs[i]), int(ys[i])),
+            tuple(int(a) for a in rng.integers(1, 4, 2)),
+            rng.uniform(0, 180),
+            0,
+            360,
+            1,
+            -1,
+        )
         drop |= hole.astype(bool)
     noisy[drop] = np.nan
     if rng.random() < 0.6:  # thin streak left over from the removed table edge

@@ -21,8 +21,9 @@ from anomaly_gan.data.synth import (
 )
 
 
-def render_capture(shape: str, rng: np.random.Generator, scan_id: str, width: int = 320,
-                   height: int = 240, focal: float = 280.0) -> tuple[Scan, np.ndarray]:
+def render_capture(
+    shape: str, rng: np.random.Generator, scan_id: str, width: int = 320, height: int = 240, focal: float = 280.0
+) -> tuple[Scan, np.ndarray]:
     """A capture and the true object mask."""
     mesh, dims = make_mesh(shape, rng)
     pose = random_pose(shape, rng, allow_lying=False)
@@ -38,13 +39,12 @@ def render_capture(shape: str, rng: np.random.Generator, scan_id: str, width: in
         meshes.append(posed(box, pose))
     t, which, normals, points = cast(meshes, focal, width, height)
     local = (points - pose.translation) @ pose.rotation
-    albedo = np.where((which == 0)[..., None],
-                      texture(shape, local, normals @ pose.rotation, dims, rng),
-                      np.array([0.55, 0.5, 0.45]))
+    albedo = np.where(
+        (which == 0)[..., None], texture(shape, local, normals @ pose.rotation, dims, rng), np.array([0.55, 0.5, 0.45])
+    )
     for index in range(2, len(meshes)):
         albedo[which == index] = packaging_colour(rng)
     rgb = shade(albedo, normals, rng) * np.isfinite(t)[..., None]
     depth = np.where(np.isfinite(t), t * 1000.0 + rng.normal(0, 1.5, t.shape), np.nan)
     scan = Scan(scan_id, rgb.round().astype(np.uint8), depth.astype(np.float32), "mm")
     return scan, which == 0
-

@@ -47,8 +47,16 @@ def _render_one(index: int, out: Path, shape: str, seed: int, rate: float, size:
 DEFECT_SOURCES = ("mesh", "image")  # made on the 3-D part before rendering, or injected in the images
 
 
-def synthesise(out: Path, shape: str, count: int, seed: int = 0, defect_rate: float = 0.0,
-               workers: int | None = None, size: int = 64, source: str = "mesh") -> Iterator[Path]:
+def synthesise(
+    out: Path,
+    shape: str,
+    count: int,
+    seed: int = 0,
+    defect_rate: float = 0.0,
+    workers: int | None = None,
+    size: int = 64,
+    source: str = "mesh",
+) -> Iterator[Path]:
     """Render `count` scans of `shape`, `size` pixels square, into `out`; yields each written
     colour path.
 
@@ -68,8 +76,7 @@ def synthesise(out: Path, shape: str, count: int, seed: int = 0, defect_rate: fl
         yield from pool.imap(job, range(count), chunksize=8)
 
 
-def inject_into(refs: list[ScanRef], out: Path, rate: float, seed: int = 0
-                ) -> Iterator[Path | ScanError]:
+def inject_into(refs: list[ScanRef], out: Path, rate: float, seed: int = 0) -> Iterator[Path | ScanError]:
     """Copy real good scans into an MVTec-style test tree, a fraction `rate` with a defect each."""
     for index, ref in enumerate(refs):
         try:

@@ -74,8 +74,9 @@ def scan_to_array(scan: Scan, scale: DepthScale, size: int = 64) -> np.ndarray:
     return np.concatenate([colour, d[None]], axis=0)
 
 
-def framed_arrays(scans: list[Scan], scale: DepthScale, size: int, framing: Framing
-                  ) -> tuple[np.ndarray, list[CropBox]]:
+def framed_arrays(
+    scans: list[Scan], scale: DepthScale, size: int, framing: Framing
+) -> tuple[np.ndarray, list[CropBox]]:
     """(N, 4, size, size) network inputs in the bundle's frame, and each scan's crop box."""
     boxes = [locate(s, framing) for s in scans]
     arrays = [scan_to_array(crop(s, box), scale, size) for s, box in zip(scans, boxes, strict=True)]

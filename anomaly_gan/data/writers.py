@@ -27,8 +27,11 @@ def write_scan(scan: Scan, folder: Path, layout: str = "seed") -> Path:
     """Write one scan under `folder`; returns the path that names it (colour or single file)."""
     bgr = cv2.cvtColor(scan.rgb, cv2.COLOR_RGB2BGR)
     if layout in ("seed", "paired", "mvtec"):
-        colour_dir, depth_dir = {"seed": ("RGB_Final", "Depth_Final"), "paired": ("rgb", "depth"),
-                                 "mvtec": ("rgb", "xyz")}[layout]
+        colour_dir, depth_dir = {
+            "seed": ("RGB_Final", "Depth_Final"),
+            "paired": ("rgb", "depth"),
+            "mvtec": ("rgb", "xyz"),
+        }[layout]
         colour = folder / colour_dir / f"{scan.id}.png"
         atomic_imwrite(colour, bgr)
         if layout == "mvtec":

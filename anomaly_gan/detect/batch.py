@@ -43,11 +43,16 @@ def resumed(folder: Path, results: Results) -> tuple[set[str], Results, Names]:
         raise ResultsError(f"--resume: {e}") from None
     if not before.partial:
         raise ResultsError(f"{folder}: that run finished; nothing to resume")
-    same = ([(m.bundle_id, m.threshold) for m in before.models] == [(m.bundle_id, m.threshold) for m in results.models]
-            and before.mode == results.mode and before.shard == results.shard)
+    same = (
+        [(m.bundle_id, m.threshold) for m in before.models] == [(m.bundle_id, m.threshold) for m in results.models]
+        and before.mode == results.mode
+        and before.shard == results.shard
+    )
     if not same:
-        raise ResultsError(f"{folder}: that run used other bundles, thresholds, mode or shard; resume it with the "
-                           "same options, or use a new --out")
+        raise ResultsError(
+            f"{folder}: that run used other bundles, thresholds, mode or shard; resume it with the "
+            "same options, or use a new --out"
+        )
     done, names = set(), Names()
     for r in read_records(folder):
         done.add(r.scan)
@@ -56,8 +61,15 @@ def resumed(folder: Path, results: Results) -> tuple[set[str], Results, Names]:
     return done, before, names
 
 
-def run_batch(refs: list[ScanRef], detectors: list[Detector], to: Destination, output: Output, results: Results,
-              advance: Callable[[int], None], world: World) -> tuple[Results, Path] | None:
+def run_batch(
+    refs: list[ScanRef],
+    detectors: list[Detector],
+    to: Destination,
+    output: Output,
+    results: Results,
+    advance: Callable[[int], None],
+    world: World,
+) -> tuple[Results, Path] | None:
     """Score `refs` into `to` and return the results to report and their folder; None on a torchrun
     process other than the first, whose slice the first merges. Interrupted keeps what was scored."""
     names = None

@@ -44,9 +44,16 @@ def fit_weights(good: dict[str, np.ndarray], defective: dict[str, np.ndarray]) -
     return {k: float(c / coefficients.max()) for k, c in zip(names, coefficients, strict=True)}
 
 
-def calibrate(scorer: Scorer, good: torch.Tensor, good_ids: Sequence[str], defective: torch.Tensor,
-              defective_ids: Sequence[str], far: float, on_mode: Callable[[str], None] = lambda mode: None,
-              modes: Sequence[str] = MODES) -> dict[str, Calibration]:
+def calibrate(
+    scorer: Scorer,
+    good: torch.Tensor,
+    good_ids: Sequence[str],
+    defective: torch.Tensor,
+    defective_ids: Sequence[str],
+    far: float,
+    on_mode: Callable[[str], None] = lambda mode: None,
+    modes: Sequence[str] = MODES,
+) -> dict[str, Calibration]:
     """One Calibration per mode from held-out good scans and defective copies of them (simulated
     defects: never the evaluation injector's)."""
     result = {}
@@ -58,8 +65,9 @@ def calibrate(scorer: Scorer, good: torch.Tensor, good_ids: Sequence[str], defec
         else:
             good_values = scorer.score(good, mode, good_ids).values
             weights = fit_weights(good_values, scorer.score(defective, mode, defective_ids).values)
-            origin = (f"fitted on {len(good)} held-out good scans vs "
-                      f"{len(defective)} copies of them with simulated defects")
+            origin = (
+                f"fitted on {len(good)} held-out good scans vs {len(defective)} copies of them with simulated defects"
+            )
         result[mode] = Calibration.fit(good_values, weights, far, origin)
         on_mode(mode)
     return result

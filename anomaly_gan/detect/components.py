@@ -54,8 +54,9 @@ def residual_maps(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
     return _smooth(torch.stack([residual[:, :3].mean(1), residual[:, 3]], dim=1))
 
 
-def components(x: torch.Tensor, recon: torch.Tensor, critic, search_loss: torch.Tensor,
-               segmenter=None, channels: Channels = RGBD) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def components(
+    x: torch.Tensor, recon: torch.Tensor, critic, search_loss: torch.Tensor, segmenter=None, channels: Channels = RGBD
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Per-scan components (each (B,)) and the maps (B, 3, H, W)."""
     with torch.no_grad():
         score_x, feat_x = critic(channels.pick(x))

@@ -48,8 +48,14 @@ class ScanScores:
         """Scans start..stop of this result."""
         values = {k: v[start:stop] for k, v in self.scored.values.items()}
         scored = Scored(values, self.scored.maps[start:stop], self.scored.recon[start:stop])
-        return ScanScores(self.x[start:stop], self.boxes[start:stop], scored, self.scores[start:stop],
-                          self.anomalous[start:stop], {k: v[start:stop] for k, v in self.contributions.items()})
+        return ScanScores(
+            self.x[start:stop],
+            self.boxes[start:stop],
+            scored,
+            self.scores[start:stop],
+            self.anomalous[start:stop],
+            {k: v[start:stop] for k, v in self.contributions.items()},
+        )
 
     def scan_maps(self, i: int, shape: tuple[int, int]) -> np.ndarray:
         """(3, H, W) float32 maps (combined, colour, depth) of scan i in its own frame."""
@@ -72,10 +78,19 @@ class Detector:
             self.threshold_origin = "set with --threshold"
         else:
             self.threshold = calibration.threshold
-            self.threshold_origin = (f"calibrated for a {calibration.far:.1%} false-alarm rate on "
-                                     f"{len(calibration.good_scores)} held-out good scans ({mode} mode)")
-        nets = Networks(bundle.generator, bundle.critic, bundle.encoder, bundle.eager_generator,
-                        bundle.meta.network.latent, bundle.segmenter, bundle.meta.channels)
+            self.threshold_origin = (
+                f"calibrated for a {calibration.far:.1%} false-alarm rate on "
+                f"{len(calibration.good_scores)} held-out good scans ({mode} mode)"
+            )
+        nets = Networks(
+            bundle.generator,
+            bundle.critic,
+            bundle.encoder,
+            bundle.eager_generator,
+            bundle.meta.network.latent,
+            bundle.segmenter,
+            bundle.meta.channels,
+        )
         self.scorer = Scorer(nets, options.invert or bundle.meta.invert, device, options.batch_size, options.seed)
 
     @property
@@ -131,6 +146,8 @@ def _depth_mismatch(scan: Scan, scale: DepthScale, label: str) -> str | None:
     median = float(np.median(to_mm(scan.depth[scan.valid], scan.depth_unit)))
     near, far = (float(v) for v in to_mm(np.array([scale.near, scale.far], np.float32), scale.unit))
     if not near - 2 * (far - near) <= median <= far + 2 * (far - near):
-        return (f"median depth {median:.0f} mm (given in {scan.depth_unit}) lies far outside the range model {label} "
-                f"learned ({near:.0f}-{far:.0f} mm): another camera set-up or depth unit?")
+        return (
+            f"median depth {median:.0f} mm (given in {scan.depth_unit}) lies far outside the range model {label} "
+            f"learned ({near:.0f}-{far:.0f} mm): another camera set-up or depth unit?"
+        )
     return None

@@ -50,9 +50,12 @@ class PixelTruth:
         masks, maps, objects = self.masks, self.maps, self.objects
         if not any(m.any() for m in masks):
             return dict.fromkeys(("pixel_auroc", "au_pro_0.3", "object_pixel_auroc", "object_au_pro_0.3"))
-        return {"pixel_auroc": pixel_auroc(masks, maps), "au_pro_0.3": au_pro(masks, maps),
-                "object_pixel_auroc": pixel_auroc(masks, maps, objects),
-                "object_au_pro_0.3": au_pro(masks, maps, within=objects)}
+        return {
+            "pixel_auroc": pixel_auroc(masks, maps),
+            "au_pro_0.3": au_pro(masks, maps),
+            "object_pixel_auroc": pixel_auroc(masks, maps, objects),
+            "object_au_pro_0.3": au_pro(masks, maps, within=objects),
+        }
 
 
 def object_pixels(scan: Scan) -> np.ndarray:
@@ -63,12 +66,14 @@ def object_pixels(scan: Scan) -> np.ndarray:
     return cv2.dilate(region.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
 
 
-def evaluate(refs: list[ScanRef], detector: Detector, out: Path, output: Output,
-             on_batch: Callable[[int], None] = lambda n: None) -> tuple[dict, Results]:
+def evaluate(
+    refs: list[ScanRef], detector: Detector, out: Path, output: Output, on_batch: Callable[[int], None] = lambda n: None
+) -> tuple[dict, Results]:
     """Writes records, panels, figures and metrics.json into `out`; returns the metrics."""
     truth = PixelTruth()
-    results = detect(refs, [detector], out, output, Results(models_used([detector]), detector.mode),
-                     on_batch, on_scored=truth)
+    results = detect(
+        refs, [detector], out, output, Results(models_used([detector]), detector.mode), on_batch, on_scored=truth
+    )
     found = [(r.label, r.score) for r in read_records(out)]
     labels = np.array([label != NORMAL for label, _ in found], int)
     scores = np.array([score for _, score in found])
@@ -80,9 +85,11 @@ def evaluate(refs: list[ScanRef], detector: Detector, out: Path, output: Output,
     metrics["threshold_origin"] = detector.threshold_origin
     metrics["unreadable"] = results.unreadable
     normal, anomalous = scores[labels == 0], scores[labels == 1]
-    figures = {"roc.png": plots.roc_figure({detector.label: metrics}),
-               "pr.png": plots.pr_figure(metrics),
-               "histogram.png": plots.histogram_figure(normal, anomalous, detector.threshold)}
+    figures = {
+        "roc.png": plots.roc_figure({detector.label: metrics}),
+        "pr.png": plots.pr_figure(metrics),
+        "histogram.png": plots.histogram_figure(normal, anomalous, detector.threshold),
+    }
     if len(found) > 1:
         figures["threshold_sweep.png"] = plots.threshold_sweep_figure(labels, scores, detector.threshold)
     for name, data in figures.items():

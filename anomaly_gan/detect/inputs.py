@@ -72,5 +72,9 @@ def take_shard(inputs: Inputs, index: int, count: int) -> Inputs:
     """Every count-th scan from `index` in discovery order (sorted paths), the same slice on any
     machine, fingerprinted by what was split; the skipped inputs are said once, by slice 0."""
     digest = hashlib.sha256("\n".join(inputs.keys).encode("utf-8")).hexdigest()[:16]
-    return Inputs(inputs.refs[index::count], inputs.keys[index::count], inputs.problems if index == 0 else [],
-                  Shard(index, count, len(inputs.refs), digest))
+    return Inputs(
+        inputs.refs[index::count],
+        inputs.keys[index::count],
+        inputs.problems if index == 0 else [],
+        Shard(index, count, len(inputs.refs), digest),
+    )

@@ -32,8 +32,14 @@ class Inversion:
 CriticFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-def _refine_loss(generator_out: torch.Tensor, target: torch.Tensor, target_features: torch.Tensor,
-                 z: torch.Tensor, critic: CriticFn, settings: InvertSettings) -> torch.Tensor:
+def _refine_loss(
+    generator_out: torch.Tensor,
+    target: torch.Tensor,
+    target_features: torch.Tensor,
+    z: torch.Tensor,
+    critic: CriticFn,
+    settings: InvertSettings,
+) -> torch.Tensor:
     """Per-code loss (N,): image MSE + kappa * critic-feature MSE + prior * mean(z^2)."""
     loss = ((generator_out - target) ** 2).flatten(1).mean(1)
     loss = loss + settings.kappa * ((critic(generator_out)[1] - target_features) ** 2).mean(1)
@@ -47,8 +53,14 @@ def invert_fast(generator: nn.Module, encoder: nn.Module, x: torch.Tensor) -> In
         return Inversion(z, recon, ((recon - x) ** 2).flatten(1).mean(1))
 
 
-def invert_refine(generator: nn.Module, critic: CriticFn, encoder: nn.Module, x: torch.Tensor,
-                  settings: InvertSettings, starts: torch.Tensor) -> Inversion:
+def invert_refine(
+    generator: nn.Module,
+    critic: CriticFn,
+    encoder: nn.Module,
+    x: torch.Tensor,
+    settings: InvertSettings,
+    starts: torch.Tensor,
+) -> Inversion:
     """starts: (B, restarts, latent) random initial codes (E(x) is added as the first start)."""
     b, r = x.shape[0], settings.restarts + 1
     with torch.no_grad():
@@ -72,8 +84,7 @@ def invert_refine(generator: nn.Module, critic: CriticFn, encoder: nn.Module, x:
         return Inversion(z[pick].detach(), recon[pick], final.gather(1, best[:, None])[:, 0])
 
 
-def invert_seed(generator: nn.Module, x: torch.Tensor, settings: InvertSettings,
-                starts: torch.Tensor) -> Inversion:
+def invert_seed(generator: nn.Module, x: torch.Tensor, settings: InvertSettings, starts: torch.Tensor) -> Inversion:
     """Batched form of the publication's search. generator must be an eager nn.Module.
 
     starts: (B, seed_restarts, latent). Every (scan, restart) pair gets its own copy of the
@@ -90,8 +101,9 @@ def invert_seed(generator: nn.Module, x: torch.Tensor, settings: InvertSettings,
         return functional_call(generator, (p, buffers), (code[None],))[0]
 
     run = vmap(one)
-    optimiser = torch.optim.Adam([{"params": [z], "lr": settings.seed_lr_z},
-                                  {"params": list(copies.values()), "lr": settings.seed_lr_g}])
+    optimiser = torch.optim.Adam(
+        [{"params": [z], "lr": settings.seed_lr_z}, {"params": list(copies.values()), "lr": settings.seed_lr_g}]
+    )
     for _ in range(settings.seed_steps):
         loss = ((run(copies, z) - target) ** 2).flatten(1).mean(1)
         optimiser.zero_grad(set_to_none=True)
@@ -105,8 +117,9 @@ def invert_seed(generator: nn.Module, x: torch.Tensor, settings: InvertSettings,
         return Inversion(z[pick].detach(), recon[pick], final.mean(dim=1))
 
 
-def invert_seed_unbatched(generator: nn.Module, x: torch.Tensor, settings: InvertSettings,
-                          starts: torch.Tensor) -> Inversion:
+def invert_seed_unbatched(
+    generator: nn.Module, x: torch.Tensor, settings: InvertSettings, starts: torch.Tensor
+) -> Inversion:
     """The publication's form, one scan and one restart at a time (reference and benchmark)."""
     zs, recons, scores = [], [], []
     for i in range(x.shape[0]):
@@ -114,8 +127,9 @@ def invert_seed_unbatched(generator: nn.Module, x: torch.Tensor, settings: Inver
         for k in range(settings.seed_restarts):
             g = copy.deepcopy(generator)
             z = starts[i, k][None].clone().requires_grad_(True)
-            optimiser = torch.optim.Adam([{"params": [z], "lr": settings.seed_lr_z},
-                                          {"params": list(g.parameters()), "lr": settings.seed_lr_g}])
+            optimiser = torch.optim.Adam(
+                [{"params": [z], "lr": settings.seed_lr_z}, {"params": list(g.parameters()), "lr": settings.seed_lr_g}]
+            )
             for _ in range(settings.seed_steps):
                 loss = ((g(z) - x[i : i + 1]) ** 2).mean()
                 optimiser.zero_grad(set_to_none=True)

@@ -64,7 +64,7 @@ class Names:
         base = f"{label}_{id}" if label != "good" else id
         if len(base.encode("utf-8")) > self.MAX_NAME:
             digest = hashlib.sha1(base.encode("utf-8", "surrogateescape")).hexdigest()[:12]
-            base = base.encode("utf-8")[:self.MAX_NAME - 13].decode("utf-8", "ignore") + "-" + digest
+            base = base.encode("utf-8")[: self.MAX_NAME - 13].decode("utf-8", "ignore") + "-" + digest
         name, k = base, 1
         while name in self.used:
             k += 1
@@ -74,16 +74,31 @@ class Names:
 
 
 def models_used(detectors: list[Detector]) -> list[ModelUsed]:
-    return [ModelUsed(str(d.bundle.path), d.bundle.meta.name, d.bundle.meta.objective, float(d.threshold),
-                      d.threshold_origin, list(d.calibration.good_scores), d.bundle.meta.undertrained(),
-                      hashlib.sha256((d.bundle.path / "model.json").read_bytes()).hexdigest()[:16])
-            for d in detectors]
+    return [
+        ModelUsed(
+            str(d.bundle.path),
+            d.bundle.meta.name,
+            d.bundle.meta.objective,
+            float(d.threshold),
+            d.threshold_origin,
+            list(d.calibration.good_scores),
+            d.bundle.meta.undertrained(),
+            hashlib.sha256((d.bundle.path / "model.json").read_bytes()).hexdigest()[:16],
+        )
+        for d in detectors
+    ]
 
 
-def detect(refs: list[ScanRef], detectors: list[Detector], out: Path, output: Output, results: Results,
-           on_batch: Callable[[int], None] = lambda n: None,
-           on_scored: Callable[[list[Scan], ScanScores], None] = lambda scans, s: None,
-           names: Names | None = None) -> Results:
+def detect(
+    refs: list[ScanRef],
+    detectors: list[Detector],
+    out: Path,
+    output: Output,
+    results: Results,
+    on_batch: Callable[[int], None] = lambda n: None,
+    on_scored: Callable[[list[Scan], ScanScores], None] = lambda scans, s: None,
+    names: Names | None = None,
+) -> Results:
     """Score every readable scan; with several detectors, pick the best-matching class per scan.
 
     `results` is the run's header (models, unreadable files found during discovery); it is kept up
@@ -96,8 +111,10 @@ def detect(refs: list[ScanRef], detectors: list[Detector], out: Path, output: Ou
     sizes: set[tuple[int, int]] = set()
     pending: list[Future] = []
     finished = False
-    with ThreadPoolExecutor(1, thread_name_prefix="detect-writer") as pool, \
-            _read_ahead(refs, detectors[0].options.batch_size, results.unreadable) as batches:
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="detect-writer") as pool,
+        _read_ahead(refs, detectors[0].options.batch_size, results.unreadable) as batches,
+    ):
         try:
             for batch in batches:
                 scans = _scorable(batch, detectors, results.unreadable)
@@ -107,15 +124,22 @@ def detect(refs: list[ScanRef], detectors: list[Detector], out: Path, output: Ou
                 results.notes += resize_notes(scans, scored[0], detectors[0].bundle.meta.network.image_size, sizes)
                 # Best match: the bundle for which the scan sits lowest relative to its threshold.
                 best = np.stack([s.scores - d.threshold for d, s in zip(detectors, scored, strict=True)]).argmin(0)
-                plans = [_Plan(i, int(b), names(scan.label, scan.id),
-                               choice.wants(float(scored[b].scores[i]), bool(scored[b].anomalous[i])))
-                         for i, (scan, b) in enumerate(zip(scans, best, strict=True))]
+                plans = [
+                    _Plan(
+                        i,
+                        int(b),
+                        names(scan.label, scan.id),
+                        choice.wants(float(scored[b].scores[i]), bool(scored[b].anomalous[i])),
+                    )
+                    for i, (scan, b) in enumerate(zip(scans, best, strict=True))
+                ]
                 if len(detectors) == 1:
                     on_scored(scans, scored[0])
                 if len(pending) == IN_FLIGHT:
                     pending.pop(0).result()
-                pending.append(pool.submit(_write_batch, writer, scans, detectors, scored, plans, out, output,
-                                           on_batch))
+                pending.append(
+                    pool.submit(_write_batch, writer, scans, detectors, scored, plans, out, output, on_batch)
+                )
             while pending:  # finished only once every batch is written: a failed write leaves it partial
                 pending.pop(0).result()
             finished = True
@@ -148,14 +172,23 @@ class _Plan:
     panel: bool
 
 
-def _write_batch(writer: ResultsWriter, scans: list[Scan], detectors: list[Detector], scored: list[ScanScores],
-                 plans: list[_Plan], out: Path, output: Output, on_batch: Callable[[int], None]) -> None:
+def _write_batch(
+    writer: ResultsWriter,
+    scans: list[Scan],
+    detectors: list[Detector],
+    scored: list[ScanScores],
+    plans: list[_Plan],
+    out: Path,
+    output: Output,
+    on_batch: Callable[[int], None],
+) -> None:
     records = []
     for scan, plan in zip(scans, plans, strict=True):
         record = _record(scan, plan, detectors[plan.detector], scored[plan.detector], out, output)
         if len(detectors) > 1:
-            record.scores_by_class = {d.bundle.meta.name: float(s.scores[plan.index])
-                                      for d, s in zip(detectors, scored, strict=True)}
+            record.scores_by_class = {
+                d.bundle.meta.name: float(s.scores[plan.index]) for d, s in zip(detectors, scored, strict=True)
+            }
         records.append(record)
     writer.add(records)
     on_batch(len(scans))
@@ -168,8 +201,9 @@ class _read_ahead:
     def __init__(self, refs: list[ScanRef], size: int, unreadable: list[str]) -> None:
         self.queue: queue.Queue = queue.Queue(IN_FLIGHT)
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._read, args=(refs, size, unreadable), daemon=True,
-                                       name="detect-reader")
+        self.thread = threading.Thread(
+            target=self._read, args=(refs, size, unreadable), daemon=True, name="detect-reader"
+        )
 
     def __enter__(self) -> Iterator[list[Scan]]:
         self.thread.start()
@@ -227,23 +261,30 @@ def resize_notes(scans: list[Scan], scored: ScanScores, size: int, seen: set[tup
         if (h, w) in seen or (h == w and max(h, w) <= 2 * size):
             continue
         seen.add((h, w))
-        notes.append(f"{w}x{h} scans (first: {scan.source}) are framed as a {box.side}-pixel square (around "
-                     f"the object, padded where needed) and resized to {size}x{size}: scale x{size / box.side:.3g}")
+        notes.append(
+            f"{w}x{h} scans (first: {scan.source}) are framed as a {box.side}-pixel square (around "
+            f"the object, padded where needed) and resized to {size}x{size}: scale x{size / box.side:.3g}"
+        )
     return notes
 
 
-def _panel(x: np.ndarray, recon: np.ndarray, maps: np.ndarray, scales: tuple[float, float, float],
-           channels: Channels) -> np.ndarray:
+def _panel(
+    x: np.ndarray, recon: np.ndarray, maps: np.ndarray, scales: tuple[float, float, float], channels: Channels
+) -> np.ndarray:
     """In the bundle's (object-centred) frame: colour | depth | reconstructed colour |
     reconstructed depth | colour map | depth map | combined map, each map over the colour image
     (over the depth picture for depth models); what the model does not see is left out."""
     backdrop = colour_image(x) if channels.colour else depth_image(x)
     combined, colour, depth = (heat_overlay(backdrop, m, scale) for m, scale in zip(maps, scales, strict=True))
-    tiles = [("colour", channels.colour, colour_image(x)), ("depth", channels.depth, depth_image(x)),
-             ("recon. colour", channels.colour, colour_image(recon)),
-             ("recon. depth", channels.depth, depth_image(recon)),
-             (f"colour map 0-{scales[1]:.2f}", channels.colour, colour),
-             (f"depth map 0-{scales[2]:.2f}", channels.depth, depth), (f"combined 0-{scales[0]:.2f}", True, combined)]
+    tiles = [
+        ("colour", channels.colour, colour_image(x)),
+        ("depth", channels.depth, depth_image(x)),
+        ("recon. colour", channels.colour, colour_image(recon)),
+        ("recon. depth", channels.depth, depth_image(recon)),
+        (f"colour map 0-{scales[1]:.2f}", channels.colour, colour),
+        (f"depth map 0-{scales[2]:.2f}", channels.depth, depth),
+        (f"combined 0-{scales[0]:.2f}", True, combined),
+    ]
     shown = [(caption, tile) for caption, on, tile in tiles if on]
     return captioned_row([tile for _, tile in shown], [caption for caption, _ in shown], PANEL_PIXELS // x.shape[-1])
 
@@ -254,15 +295,27 @@ def _record(scan: Scan, plan: _Plan, detector: Detector, s: ScanScores, out: Pat
     panel = npy = None
     if plan.panel:
         panel = out / "maps" / f"{plan.name}.jpg"
-        save_rgb(panel, _panel(s.x[i].numpy(), s.scored.recon[i], s.scored.maps[i], detector.map_scales,
-                               detector.bundle.meta.channels))
+        save_rgb(
+            panel,
+            _panel(
+                s.x[i].numpy(), s.scored.recon[i], s.scored.maps[i], detector.map_scales, detector.bundle.meta.channels
+            ),
+        )
     if output.save_maps:
         npy = out / "maps" / f"{plan.name}.npy"
         atomic_save_npy(npy, s.scan_maps(i, scan.shape))
     return Record(
-        scan=str(scan.source), id=scan.id, label=scan.label, class_=detector.bundle.meta.name,
-        model=str(detector.bundle.path), mode=detector.mode, score=float(s.scores[i]),
-        threshold=float(detector.threshold), anomalous=bool(s.anomalous[i]),
+        scan=str(scan.source),
+        id=scan.id,
+        label=scan.label,
+        class_=detector.bundle.meta.name,
+        model=str(detector.bundle.path),
+        mode=detector.mode,
+        score=float(s.scores[i]),
+        threshold=float(detector.threshold),
+        anomalous=bool(s.anomalous[i]),
         components={k: float(v[i]) for k, v in s.scored.values.items()},
-        map=str(panel.relative_to(out)) if panel else None, map_npy=str(npy.relative_to(out)) if npy else None,
-        contributions={k: round(float(v[i]), 3) for k, v in s.contributions.items()})
+        map=str(panel.relative_to(out)) if panel else None,
+        map_npy=str(npy.relative_to(out)) if npy else None,
+        contributions={k: round(float(v[i]), 3) for k, v in s.contributions.items()},
+    )

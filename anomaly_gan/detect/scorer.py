@@ -42,8 +42,11 @@ class Scored:
 
     @staticmethod
     def concat(parts: list[Scored]) -> Scored:
-        return Scored({k: np.concatenate([p.values[k] for p in parts]) for k in parts[0].values},
-                      np.concatenate([p.maps for p in parts]), np.concatenate([p.recon for p in parts]))
+        return Scored(
+            {k: np.concatenate([p.values[k] for p in parts]) for k in parts[0].values},
+            np.concatenate([p.maps for p in parts]),
+            np.concatenate([p.recon for p in parts]),
+        )
 
 
 def scan_key(scan_id: str, seed: int) -> int:
@@ -52,8 +55,9 @@ def scan_key(scan_id: str, seed: int) -> int:
 
 
 class Scorer:
-    def __init__(self, nets: Networks, settings: InvertSettings, device: torch.device,
-                 batch_size: int = 64, seed: int = 0) -> None:
+    def __init__(
+        self, nets: Networks, settings: InvertSettings, device: torch.device, batch_size: int = 64, seed: int = 0
+    ) -> None:
         self.nets, self.settings, self.device = nets, settings, device
         self.batch_size, self.seed = batch_size, seed
         self._eager: nn.Module | None = None
@@ -69,8 +73,9 @@ class Scorer:
         if mode == "fast":
             return invert_fast(n.generator, n.encoder, x)
         if mode == "refine":
-            return invert_refine(n.generator, n.critic, n.encoder, x, self.settings,
-                                 self._starts(ids, self.settings.restarts))
+            return invert_refine(
+                n.generator, n.critic, n.encoder, x, self.settings, self._starts(ids, self.settings.restarts)
+            )
         if mode == "seed":
             return self._invert_seed(x, ids)
         raise ValueError(f"unknown mode {mode!r}")
@@ -83,10 +88,13 @@ class Scorer:
             self._eager = self.nets.eager_generator()
         starts = self._starts(ids, self.settings.seed_restarts)
         size = SEED_SCANS_PER_CPU_PASS if self.device.type == "cpu" else x.shape[0]
-        parts = [invert_seed(self._eager, x[i:i + size], self.settings, starts[i:i + size])
-                 for i in range(0, x.shape[0], size)]
-        return Inversion(torch.cat([p.z for p in parts]), torch.cat([p.recon for p in parts]),
-                         torch.cat([p.loss for p in parts]))
+        parts = [
+            invert_seed(self._eager, x[i : i + size], self.settings, starts[i : i + size])
+            for i in range(0, x.shape[0], size)
+        ]
+        return Inversion(
+            torch.cat([p.z for p in parts]), torch.cat([p.recon for p in parts]), torch.cat([p.loss for p in parts])
+        )
 
     def score_batch(self, x: torch.Tensor, mode: str, ids: Sequence[str]) -> Scored:
         """Score one batch of 4-channel scans as given (only seed mode on a CPU splits it into
@@ -99,13 +107,17 @@ class Scorer:
             recon = x.clone()
             recon[:, channels.indices] = inversion.recon
         values, maps = components(x, recon, self.nets.critic, inversion.loss, self.nets.segmenter, channels)
-        return Scored({k: v.float().cpu().numpy() for k, v in values.items()},
-                      maps.float().cpu().numpy(), recon.float().cpu().numpy())
+        return Scored(
+            {k: v.float().cpu().numpy() for k, v in values.items()},
+            maps.float().cpu().numpy(),
+            recon.float().cpu().numpy(),
+        )
 
     def score(self, x: torch.Tensor, mode: str, ids: Sequence[str]) -> Scored:
         """Score a tensor of any length in batches of batch_size; ids name the scans (N,)."""
         if len(ids) != len(x):
             raise ValueError(f"{len(ids)} ids for {len(x)} scans")
         size = self.batch_size
-        return Scored.concat([self.score_batch(x[i:i + size], mode, ids[i:i + size])
-                              for i in range(0, len(x), size)])
+        return Scored.concat(
+            [self.score_batch(x[i : i + size], mode, ids[i : i + size]) for i in range(0, len(x), size)]
+        )

@@ -59,8 +59,11 @@ class _Downsampler(nn.Module):
         size = config.image_size // 2
         for cin, cout in zip(widths, widths[1:], strict=False):
             size //= 2
-            layers += [wrap(nn.Conv2d(cin, cout, 4, 2, 1, bias=norm == "none")), _norm(norm, cout, size),
-                       nn.LeakyReLU(0.2, True)]
+            layers += [
+                wrap(nn.Conv2d(cin, cout, 4, 2, 1, bias=norm == "none")),
+                _norm(norm, cout, size),
+                nn.LeakyReLU(0.2, True),
+            ]
         self.net = nn.Sequential(*layers)
         self.out_channels = widths[-1]
 

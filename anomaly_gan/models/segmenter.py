@@ -18,16 +18,23 @@ PRIOR_LOGIT = -4.0  # start predicting "no defect" (p = 0.018): the loss then wo
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True),
-                         nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(True),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(True),
+    )
 
 
 class Segmenter(nn.Module):
     def __init__(self, config: SegmenterConfig) -> None:
         super().__init__()
         w = config.widths
-        self.down = nn.ModuleList([_block(3 * config.channels, w[0])] +
-                                  [_block(a, b) for a, b in zip(w, w[1:], strict=False)])
+        self.down = nn.ModuleList(
+            [_block(3 * config.channels, w[0])] + [_block(a, b) for a, b in zip(w, w[1:], strict=False)]
+        )
         self.up = nn.ModuleList([_block(b + a, a) for a, b in zip(w, w[1:], strict=False)])
         self.pool = nn.MaxPool2d(2)
         self.upsample = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)

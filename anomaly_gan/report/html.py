@@ -36,8 +36,12 @@ from anomaly_gan.report.svg import histogram_svg
 
 PAGE = 100  # rows per page of the table of all scans
 
-FIGURES = (("roc.png", "ROC"), ("pr.png", "Precision-recall"), ("histogram.png", "Score distributions"),
-           ("threshold_sweep.png", "Trade-off against threshold"))
+FIGURES = (
+    ("roc.png", "ROC"),
+    ("pr.png", "Precision-recall"),
+    ("histogram.png", "Score distributions"),
+    ("threshold_sweep.png", "Trade-off against threshold"),
+)
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222}
@@ -113,8 +117,11 @@ def _why(record: Record) -> str:
     raised = sorted(((v, k) for k, v in record.contributions.items() if v >= 0.05), reverse=True)[:3]
     if not raised:
         return '<span class="legend">like good scans</span>'
-    return "".join(f'<div class="why"><span>{html.escape(k)}</span><i style="width:{min(v, 8) * 10:.0f}px"></i>'
-                   f"<b>+{v:.1f}</b></div>" for v, k in raised)
+    return "".join(
+        f'<div class="why"><span>{html.escape(k)}</span><i style="width:{min(v, 8) * 10:.0f}px"></i>'
+        f"<b>+{v:.1f}</b></div>"
+        for v, k in raised
+    )
 
 
 def _distribution(results: Results, run: list[float]) -> str:
@@ -124,16 +131,22 @@ def _distribution(results: Results, run: list[float]) -> str:
     model = results.models[0]
     if not model.good_scores or not run:
         return ""
-    svg = histogram_svg((np.array(model.good_scores), np.array(run)), ("held-out good scans (calibration)",
-                        "this run"), model.threshold, f"Scores, {model.class_}")
+    svg = histogram_svg(
+        (np.array(model.good_scores), np.array(run)),
+        ("held-out good scans (calibration)", "this run"),
+        model.threshold,
+        f"Scores, {model.class_}",
+    )
     return f'<div class="dist">{svg}</div>'
 
 
 def _nothing_flagged(closest: Record | None) -> str:
     if closest is None:
         return "No scan was scored."
-    return (f"No scan above the threshold ({closest.threshold:.3f}); the closest is "
-            f"{html.escape(closest.scan)} with score {closest.score:.3f}.")
+    return (
+        f"No scan above the threshold ({closest.threshold:.3f}); the closest is "
+        f"{html.escape(closest.scan)} with score {closest.score:.3f}."
+    )
 
 
 def _fmt(value) -> str:
@@ -143,26 +156,36 @@ def _fmt(value) -> str:
 
 
 def _metrics_section(metrics: dict, folder: Path) -> str:
-    rows = [("AUROC", metrics.get("auroc")), ("average precision", metrics.get("average_precision")),
-            ("F1 max", metrics.get("f1_max")), ("threshold at F1 max", metrics.get("f1_threshold")),
-            ("Youden J threshold", metrics.get("youden_threshold")),
-            ("pixel AUROC", metrics.get("pixel_auroc")), ("AU-PRO (FPR 0.3)", metrics.get("au_pro_0.3")),
-            ("object-pixel AUROC", metrics.get("object_pixel_auroc")),
-            ("object AU-PRO (FPR 0.3)", metrics.get("object_au_pro_0.3"))]
+    rows = [
+        ("AUROC", metrics.get("auroc")),
+        ("average precision", metrics.get("average_precision")),
+        ("F1 max", metrics.get("f1_max")),
+        ("threshold at F1 max", metrics.get("f1_threshold")),
+        ("Youden J threshold", metrics.get("youden_threshold")),
+        ("pixel AUROC", metrics.get("pixel_auroc")),
+        ("AU-PRO (FPR 0.3)", metrics.get("au_pro_0.3")),
+        ("object-pixel AUROC", metrics.get("object_pixel_auroc")),
+        ("object AU-PRO (FPR 0.3)", metrics.get("object_au_pro_0.3")),
+    ]
     at = metrics["at_threshold"]
     rows += [(f"{k} at threshold", at[k]) for k in ("accuracy", "tpr", "tnr", "far")]
     c = at["confusion"]
     rows.append(("confusion (tn fp / fn tp)", f"{c['tn']} {c['fp']} / {c['fn']} {c['tp']}"))
     rows += [(f"AUROC {label} vs good", value) for label, value in metrics.get("auroc_by_label", {}).items()]
     table = "".join(f"<tr><td>{html.escape(k)}</td><td><b>{_fmt(v)}</b></td></tr>" for k, v in rows)
-    figures = "".join(f'<img src="{_data_uri((folder / name).read_bytes())}" alt="{title}">'
-                      for name, title in FIGURES if (folder / name).exists())
+    figures = "".join(
+        f'<img src="{_data_uri((folder / name).read_bytes())}" alt="{title}">'
+        for name, title in FIGURES
+        if (folder / name).exists()
+    )
     return f'<h2>Evaluation</h2><table class="metrics">{table}</table><div class="figs">{figures}</div>'
 
 
 def _partial_banner(results: Results) -> str:
-    return (f"<p class='bad'>Partial run: interrupted after {results.scans} scans. The scans below "
-            "are complete; scans not listed were not scored.</p>")
+    return (
+        f"<p class='bad'>Partial run: interrupted after {results.scans} scans. The scans below "
+        "are complete; scans not listed were not scored.</p>"
+    )
 
 
 class _Pass:
@@ -200,19 +223,32 @@ def _top_row(rank: int, r: Record, folder: Path, roots: list[Path]) -> str:
     verdict = '<span class="bad">ANOMALOUS</span>' if r.anomalous else '<span class="ok">good</span>'
     alt = html.escape(f"{r.scan}  score {r.score:.3f}")
     link = _panel_link(r.map, folder, roots)
-    picture = (f'<img class="panel" src="{_thumbnail(folder / link)}" data-full="{html.escape(link)}" '
-               f'alt="{alt}" onclick="zoom(this)">' if link else '<span class="legend">no panel</span>')
-    return (f'<tr class="scan" data-bad="{int(r.anomalous)}"><td class="num">{rank}</td><td>{picture}</td>'
-            f'<td class="file">{html.escape(r.scan)}</td><td>{html.escape(r.label)}</td>'
-            f'<td>{html.escape(r.class_)}</td><td class="num">{r.score:.3f}</td><td class="num">{r.threshold:.3f}</td>'
-            f"<td>{verdict}</td><td>{_why(r)}</td></tr>")
+    picture = (
+        f'<img class="panel" src="{_thumbnail(folder / link)}" data-full="{html.escape(link)}" '
+        f'alt="{alt}" onclick="zoom(this)">'
+        if link
+        else '<span class="legend">no panel</span>'
+    )
+    return (
+        f'<tr class="scan" data-bad="{int(r.anomalous)}"><td class="num">{rank}</td><td>{picture}</td>'
+        f'<td class="file">{html.escape(r.scan)}</td><td>{html.escape(r.label)}</td>'
+        f'<td>{html.escape(r.class_)}</td><td class="num">{r.score:.3f}</td><td class="num">{r.threshold:.3f}</td>'
+        f"<td>{verdict}</td><td>{_why(r)}</td></tr>"
+    )
 
 
 def _table_rows(folder: Path, roots: list[Path]) -> Iterator[str]:
     """Every record as a compact JSON row for the page's table, written as read."""
     for n, r in enumerate(read_records(folder)):
-        row = [r.scan, r.label, r.class_, round(r.score, 4), round(r.threshold, 4), int(r.anomalous),
-               _panel_link(r.map, folder, roots)]
+        row = [
+            r.scan,
+            r.label,
+            r.class_,
+            round(r.score, 4),
+            round(r.threshold, 4),
+            int(r.anomalous),
+            _panel_link(r.map, folder, roots),
+        ]
         yield ("," if n else "") + json.dumps(row).replace("</", "<\\/") + "\n"
 
 
@@ -231,22 +267,31 @@ def render_report(folder: Path, top: int = REPORT_TOP) -> Path:
     try:
         evaluation = _metrics_section(metrics, folder) if metrics is not None else ""
     except (KeyError, TypeError, AttributeError) as e:
-        raise ResultsError(f"{folder / 'metrics.json'}: not a metrics file anomaly-gan wrote "
-                           f"({type(e).__name__}: {e})") from None
+        raise ResultsError(
+            f"{folder / 'metrics.json'}: not a metrics file anomaly-gan wrote ({type(e).__name__}: {e})"
+        ) from None
     seen = _Pass(folder, results, top)
     roots = [Path(shard) for shard in results.merged]  # a merged run's panels stay in its shards
     models = "".join(
         f"<tr><td>model</td><td>{html.escape(m.model)} ({html.escape(m.objective)})</td></tr>"
         f"<tr><td>threshold</td><td>{m.threshold:.3f}: {html.escape(m.threshold_origin)}</td></tr>"
-        for m in results.models)
+        for m in results.models
+    )
     written = max((folder / name).stat().st_mtime for name in (RUN, RECORDS) if (folder / name).exists())
     stamp = datetime.datetime.fromtimestamp(written).strftime("%Y-%m-%d %H:%M")
     labelled = metrics is not None
-    undertrained = "".join(f"<p class='warn'>Model {html.escape(m.model)} looks undertrained: "
-                           f"{html.escape(m.undertrained)}. Its verdicts are unreliable; train longer.</p>"
-                           for m in results.models if m.undertrained)
-    cards = [("scans", results.scans), ("anomalous", results.anomalous),
-             ("unreadable", len(results.unreadable)), ("mode", results.mode)]
+    undertrained = "".join(
+        f"<p class='warn'>Model {html.escape(m.model)} looks undertrained: "
+        f"{html.escape(m.undertrained)}. Its verdicts are unreliable; train longer.</p>"
+        for m in results.models
+        if m.undertrained
+    )
+    cards = [
+        ("scans", results.scans),
+        ("anomalous", results.anomalous),
+        ("unreadable", len(results.unreadable)),
+        ("mode", results.mode),
+    ]
     if labelled and metrics.get("auroc") is not None:
         cards.append(("AUROC", f"{metrics['auroc']:.3f}"))
     shown = f"The {len(seen.top)} most anomalous scans" if len(seen.top) < results.scans else "Scans"
@@ -295,6 +340,9 @@ def _origin(results: Results) -> str:
 
 
 def _unreadable(lines: list[str], shown: int = 200) -> str:
-    more = (f"<p class='bad'>and {len(lines) - shown} more unreadable files (all are listed in {RUN})</p>"
-            if len(lines) > shown else "")
+    more = (
+        f"<p class='bad'>and {len(lines) - shown} more unreadable files (all are listed in {RUN})</p>"
+        if len(lines) > shown
+        else ""
+    )
     return "".join(f"<p class='bad'>unreadable: {html.escape(u)}</p>" for u in lines[:shown]) + more

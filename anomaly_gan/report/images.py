@@ -49,7 +49,7 @@ def grid(tiles: list[np.ndarray], columns: int, gap: int = 2) -> np.ndarray:
     sheet = np.full((rows * (h + gap) + gap, columns * (w + gap) + gap, 3), 40, np.uint8)
     for i, tile in enumerate(tiles):
         r, c = divmod(i, columns)
-        sheet[gap + r * (h + gap):gap + r * (h + gap) + h, gap + c * (w + gap):gap + c * (w + gap) + w] = tile
+        sheet[gap + r * (h + gap) : gap + r * (h + gap) + h, gap + c * (w + gap) : gap + c * (w + gap) + w] = tile
     return sheet
 
 
@@ -70,8 +70,7 @@ def captioned_row(tiles: list[np.ndarray], captions: list[str], factor: int) -> 
     strip = np.full((18, row.shape[1], 3), 30, np.uint8)
     width = tiles[0].shape[1] * factor
     for k, caption in enumerate(captions):
-        cv2.putText(strip, caption, (k * width + 4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (235, 235, 235), 1,
-                    cv2.LINE_AA)
+        cv2.putText(strip, caption, (k * width + 4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (235, 235, 235), 1, cv2.LINE_AA)
     return np.vstack([strip, row])
 
 

@@ -23,9 +23,11 @@ def check_shards(folders: list[Path]) -> list[tuple[Path, Results]]:
         if run.shard is None:
             raise MergeError(f"{folder}: not a shard (detect ran there without --shard)")
         if run.partial:
-            raise MergeError(f"{folder}: {run.shard} was interrupted; finish it with "
-                             f"`anomaly-gan detect ... --shard {run.shard.index}/{run.shard.count} --out {folder} "
-                             "--resume`")
+            raise MergeError(
+                f"{folder}: {run.shard} was interrupted; finish it with "
+                f"`anomaly-gan detect ... --shard {run.shard.index}/{run.shard.count} --out {folder} "
+                "--resume`"
+            )
         read = run.scans + len(run.unreadable) - run.found_unreadable
         if read != run.shard.assigned:
             raise MergeError(f"{folder}: holds {read} of the {run.shard.assigned} scans of its slice")
@@ -36,7 +38,10 @@ def check_shards(folders: list[Path]) -> list[tuple[Path, Results]]:
         if run.mode != first.mode:
             raise MergeError(f"{folder}: scored in {run.mode} mode, {first_folder} in {first.mode} mode")
         if (run.shard.count, run.shard.inputs, run.shard.discovered) != (
-                first.shard.count, first.shard.inputs, first.shard.discovered):
+            first.shard.count,
+            first.shard.inputs,
+            first.shard.discovered,
+        ):
             raise MergeError(f"{folder}: a slice of other inputs or another split than {first_folder}")
     seen: dict[int, Path] = {}
     for folder, run in runs:
@@ -45,8 +50,9 @@ def check_shards(folders: list[Path]) -> list[tuple[Path, Results]]:
         seen[run.shard.index] = folder
     missing = sorted(set(range(first.shard.count)) - set(seen))
     if missing:
-        raise MergeError(f"shard{'s' * (len(missing) > 1)} {', '.join(map(str, missing))} of {first.shard.count} "
-                         "missing")
+        raise MergeError(
+            f"shard{'s' * (len(missing) > 1)} {', '.join(map(str, missing))} of {first.shard.count} missing"
+        )
     scored: dict[str, Path] = {}
     for folder, _ in runs:
         for record in read_records(folder):
@@ -60,10 +66,14 @@ def merge(out: Path, runs: list[tuple[Path, Results]]) -> Results:
     """Write the joined run.json, results.jsonl and results.csv of `check_shards`' runs into `out`
     (an empty folder)."""
     first = runs[0][1]
-    results = Results(first.models, first.mode, [u for _, run in runs for u in run.unreadable],
-                      notes=list(dict.fromkeys(n for _, run in runs for n in run.notes)),
-                      merged=[str(folder) for folder, _ in runs],
-                      found_unreadable=sum(run.found_unreadable for _, run in runs))
+    results = Results(
+        first.models,
+        first.mode,
+        [u for _, run in runs for u in run.unreadable],
+        notes=list(dict.fromkeys(n for _, run in runs for n in run.notes)),
+        merged=[str(folder) for folder, _ in runs],
+        found_unreadable=sum(run.found_unreadable for _, run in runs),
+    )
     writer = ResultsWriter(out, results)
     for folder, _ in runs:
         batch: list[Record] = []

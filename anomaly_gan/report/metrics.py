@@ -23,7 +23,9 @@ def image_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> d
     tn, fp, fn, tp = confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
     normal, anomalous = int((labels == 0).sum()), int((labels == 1).sum())
     result = {
-        "scans": int(len(labels)), "normal": normal, "anomalous": anomalous,
+        "scans": int(len(labels)),
+        "normal": normal,
+        "anomalous": anomalous,
         "threshold": float(threshold),
         "at_threshold": {
             "accuracy": float((tp + tn) / max(len(labels), 1)),
@@ -32,8 +34,13 @@ def image_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> d
             "far": float(fp / normal) if normal else None,
             "confusion": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
         },
-        "auroc": None, "average_precision": None, "f1_max": None, "f1_threshold": None,
-        "youden_threshold": None, "roc": None, "pr": None,
+        "auroc": None,
+        "average_precision": None,
+        "f1_max": None,
+        "f1_threshold": None,
+        "youden_threshold": None,
+        "roc": None,
+        "pr": None,
     }
     if normal == 0 or anomalous == 0:
         return result
@@ -42,15 +49,17 @@ def image_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> d
     f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
     best_f1 = int(np.argmax(f1[:-1])) if len(f1) > 1 else 0
     youden = int(np.argmax(tpr - fpr))
-    result.update({
-        "auroc": float(roc_auc_score(labels, scores)),
-        "average_precision": float(average_precision_score(labels, scores)),
-        "f1_max": float(f1[best_f1]),
-        "f1_threshold": float(pr_thresholds[best_f1]) if len(pr_thresholds) else None,
-        "youden_threshold": float(roc_thresholds[youden]),
-        "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
-        "pr": {"precision": precision.tolist(), "recall": recall.tolist()},
-    })
+    result.update(
+        {
+            "auroc": float(roc_auc_score(labels, scores)),
+            "average_precision": float(average_precision_score(labels, scores)),
+            "f1_max": float(f1[best_f1]),
+            "f1_threshold": float(pr_thresholds[best_f1]) if len(pr_thresholds) else None,
+            "youden_threshold": float(roc_thresholds[youden]),
+            "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
+            "pr": {"precision": precision.tolist(), "recall": recall.tolist()},
+        }
+    )
     return result
 
 
@@ -100,8 +109,9 @@ def au_pro(masks, maps, fpr_limit: float = 0.3, steps: int = 200, within=None) -
     if not regions or normal_pixels.size == 0:
         return None
     # Thresholds fine in FPR space (normal-pixel quantiles) and at every defect-pixel value.
-    candidates = np.r_[np.quantile(normal_pixels, np.linspace(1.0 - fpr_limit, 1.0, steps)),
-                       np.concatenate(regions), np.inf]
+    candidates = np.r_[
+        np.quantile(normal_pixels, np.linspace(1.0 - fpr_limit, 1.0, steps)), np.concatenate(regions), np.inf
+    ]
     thresholds = np.unique(candidates)[::-1]
     sorted_normal = np.sort(normal_pixels)
     fprs = 1.0 - np.searchsorted(sorted_normal, thresholds, side="left") / sorted_normal.size

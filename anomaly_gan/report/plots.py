@@ -43,17 +43,28 @@ def pr_figure(m: dict) -> bytes:
     return figure_png(fig)
 
 
-def histogram_figure(normal: np.ndarray, anomalous: np.ndarray, threshold: float,
-                     names: tuple[str, str] = ("normal", "anomalous"), title: str = "Score distributions",
-                     size: tuple[float, float] = (6, 3.5)) -> bytes:
+def histogram_figure(
+    normal: np.ndarray,
+    anomalous: np.ndarray,
+    threshold: float,
+    names: tuple[str, str] = ("normal", "anomalous"),
+    title: str = "Score distributions",
+    size: tuple[float, float] = (6, 3.5),
+) -> bytes:
     """Two score histograms and the threshold; shares of each group, since the groups differ in size."""
     fig, ax = plt.subplots(figsize=size)
     values = np.r_[normal, anomalous, threshold]
     bins = np.linspace(values.min(), values.max(), 40)
     for group, name, colour in ((normal, names[0], "tab:green"), (anomalous, names[1], "tab:red")):
         if len(group):
-            ax.hist(group, bins=bins, alpha=0.6, color=colour, label=f"{name} ({len(group)})",
-                    weights=np.full(len(group), 1 / len(group)))
+            ax.hist(
+                group,
+                bins=bins,
+                alpha=0.6,
+                color=colour,
+                label=f"{name} ({len(group)})",
+                weights=np.full(len(group), 1 / len(group)),
+            )
     ax.axvline(threshold, color="black", ls="--", label=f"threshold {threshold:.2f}")
     ax.set(xlabel="anomaly score", ylabel="share of scans", title=title)
     ax.legend(fontsize=8)

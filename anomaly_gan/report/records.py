@@ -62,9 +62,20 @@ class Record:
     contributions: dict[str, float] = field(default_factory=dict)  # what each component added to the score
 
     def to_dict(self) -> dict:
-        d = {"scan": self.scan, "id": self.id, "label": self.label, "class": self.class_, "model": self.model,
-             "mode": self.mode, "score": self.score, "threshold": self.threshold, "anomalous": self.anomalous,
-             **self.components, "map": self.map, "map_npy": self.map_npy}
+        d = {
+            "scan": self.scan,
+            "id": self.id,
+            "label": self.label,
+            "class": self.class_,
+            "model": self.model,
+            "mode": self.mode,
+            "score": self.score,
+            "threshold": self.threshold,
+            "anomalous": self.anomalous,
+            **self.components,
+            "map": self.map,
+            "map_npy": self.map_npy,
+        }
         if self.scores_by_class is not None:
             d["scores_by_class"] = self.scores_by_class
         d["contributions"] = self.contributions
@@ -73,9 +84,22 @@ class Record:
     @classmethod
     def from_dict(cls, d: dict) -> Record:
         fixed = {*HEAD_FIELDS, *TAIL_FIELDS, "scores_by_class", "contributions"}
-        return cls(d["scan"], d["id"], d["label"], d["class"], d["model"], d["mode"], d["score"],
-                   d["threshold"], d["anomalous"], {k: v for k, v in d.items() if k not in fixed},
-                   d["map"], d.get("map_npy"), d.get("scores_by_class"), d.get("contributions", {}))
+        return cls(
+            d["scan"],
+            d["id"],
+            d["label"],
+            d["class"],
+            d["model"],
+            d["mode"],
+            d["score"],
+            d["threshold"],
+            d["anomalous"],
+            {k: v for k, v in d.items() if k not in fixed},
+            d["map"],
+            d.get("map_npy"),
+            d.get("scores_by_class"),
+            d.get("contributions", {}),
+        )
 
 
 @dataclass(frozen=True)
@@ -90,14 +114,29 @@ class ModelUsed:
     bundle_id: str = ""  # digest of the bundle's model.json: the same bundle wherever it is copied
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "class": self.class_, "objective": self.objective,
-                "threshold": self.threshold, "threshold_origin": self.threshold_origin,
-                "good_scores": self.good_scores, "undertrained": self.undertrained, "bundle_id": self.bundle_id}
+        return {
+            "model": self.model,
+            "class": self.class_,
+            "objective": self.objective,
+            "threshold": self.threshold,
+            "threshold_origin": self.threshold_origin,
+            "good_scores": self.good_scores,
+            "undertrained": self.undertrained,
+            "bundle_id": self.bundle_id,
+        }
 
     @classmethod
     def from_dict(cls, m: dict) -> ModelUsed:
-        return cls(m["model"], m["class"], m["objective"], m["threshold"], m["threshold_origin"],
-                   m.get("good_scores", []), m.get("undertrained", ""), m.get("bundle_id", ""))
+        return cls(
+            m["model"],
+            m["class"],
+            m["objective"],
+            m["threshold"],
+            m["threshold_origin"],
+            m.get("good_scores", []),
+            m.get("undertrained", ""),
+            m.get("bundle_id", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -134,16 +173,33 @@ class Results:
     found_unreadable: int = 0  # of `unreadable`, those met while finding scans (not among the scans)
 
     def to_dict(self) -> dict:
-        return {"models": [m.to_dict() for m in self.models], "mode": self.mode, "scans": self.scans,
-                "anomalous": self.anomalous, "unreadable": self.unreadable, "partial": self.partial,
-                "notes": self.notes, "shard": asdict(self.shard) if self.shard else None, "merged": self.merged,
-                "found_unreadable": self.found_unreadable}
+        return {
+            "models": [m.to_dict() for m in self.models],
+            "mode": self.mode,
+            "scans": self.scans,
+            "anomalous": self.anomalous,
+            "unreadable": self.unreadable,
+            "partial": self.partial,
+            "notes": self.notes,
+            "shard": asdict(self.shard) if self.shard else None,
+            "merged": self.merged,
+            "found_unreadable": self.found_unreadable,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> Results:
-        return cls([ModelUsed.from_dict(m) for m in d["models"]], d["mode"], d["unreadable"], d["partial"],
-                   d["notes"], d["scans"], d["anomalous"], Shard(**d["shard"]) if d.get("shard") else None,
-                   d.get("merged", []), d.get("found_unreadable", 0))
+        return cls(
+            [ModelUsed.from_dict(m) for m in d["models"]],
+            d["mode"],
+            d["unreadable"],
+            d["partial"],
+            d["notes"],
+            d["scans"],
+            d["anomalous"],
+            Shard(**d["shard"]) if d.get("shard") else None,
+            d.get("merged", []),
+            d.get("found_unreadable", 0),
+        )
 
 
 class ResultsError(ValueError):
@@ -230,8 +286,9 @@ class ResultsWriter:
     def _open_csv(self, components: list[str]) -> None:
         """The CSV's columns follow the first record's components."""
         self._csv_file = (self.folder / TABLE).open("w", encoding="utf-8", newline="")
-        self._csv = csv.DictWriter(self._csv_file, fieldnames=[*HEAD_FIELDS, *components, *TAIL_FIELDS],
-                                   extrasaction="ignore")
+        self._csv = csv.DictWriter(
+            self._csv_file, fieldnames=[*HEAD_FIELDS, *components, *TAIL_FIELDS], extrasaction="ignore"
+        )
         self._csv.writeheader()
 
 

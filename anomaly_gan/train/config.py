@@ -85,9 +85,15 @@ class TrainConfig:
         return replace(self.segmenter, channels=self.channel_set.count)
 
     def net_config(self, critic_norm: str) -> NetConfig:
-        return NetConfig(latent=self.latent, channels=self.channel_set.count, width=self.width,
-                         image_size=self.image_size, inputs=self.channel_set.name, critic_norm=critic_norm,
-                         spectral_norm=self.spectral_norm)
+        return NetConfig(
+            latent=self.latent,
+            channels=self.channel_set.count,
+            width=self.width,
+            image_size=self.image_size,
+            inputs=self.channel_set.name,
+            critic_norm=critic_norm,
+            spectral_norm=self.spectral_norm,
+        )
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -104,8 +110,14 @@ class TrainConfig:
 
         known = {f.name for f in fields(cls)}
         d = {k: v for k, v in d.items() if k in known}
-        nested = {"objective_settings": lambda v: ObjectiveSettings(**{**v, "betas": tuple(v["betas"])}),
-                  "framing": lambda v: Framing(**v), "invert": lambda v: InvertSettings(**v),
-                  "segmenter": lambda v: SegmenterConfig(**{**v, "widths": tuple(v["widths"])}),
-                  "data": Path, "out": Path, "encoder_betas": tuple, "head_kinds": tuple}
+        nested = {
+            "objective_settings": lambda v: ObjectiveSettings(**{**v, "betas": tuple(v["betas"])}),
+            "framing": lambda v: Framing(**v),
+            "invert": lambda v: InvertSettings(**v),
+            "segmenter": lambda v: SegmenterConfig(**{**v, "widths": tuple(v["widths"])}),
+            "data": Path,
+            "out": Path,
+            "encoder_betas": tuple,
+            "head_kinds": tuple,
+        }
         return cls(**{k: nested[k](v) if k in nested and v is not None else v for k, v in d.items()})

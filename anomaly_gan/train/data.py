@@ -48,8 +48,10 @@ def class_folder(config: TrainConfig, on_synth: Callable[[int], None] | None = N
         folder = SYNTHETIC_ROOT / config.name
         if not folder.exists():
             if config.name not in SHAPES:
-                raise TrainingError(f"no built-in synthetic scans for class {config.name!r} (they exist for "
-                                    f"{', '.join(SHAPES)}); give your scans with --data ROOT")
+                raise TrainingError(
+                    f"no built-in synthetic scans for class {config.name!r} (they exist for "
+                    f"{', '.join(SHAPES)}); give your scans with --data ROOT"
+                )
             for i, _ in enumerate(synthesise(folder, config.name, config.synth_count, seed=0)):
                 if on_synth:
                     on_synth(i + 1)
@@ -58,8 +60,9 @@ def class_folder(config: TrainConfig, on_synth: Callable[[int], None] | None = N
     elif config.data.is_dir() and (leaf_layout(config.data) or (config.data / "train").is_dir()):
         folder = config.data
     else:
-        raise TrainingError(f"{config.data}: no class folder {config.name!r} in it, and it is not a "
-                            "class folder itself")
+        raise TrainingError(
+            f"{config.data}: no class folder {config.name!r} in it, and it is not a class folder itself"
+        )
     return folder / "train" if (folder / "train").is_dir() else folder
 
 
@@ -88,8 +91,9 @@ def load_training_data(config: TrainConfig, folder: Path) -> TrainingData:
         else:
             scans.append(scan)
     if len(scans) < config.min_scans:
-        raise TrainingError(f"{folder}: {len(scans)} readable good scans; at least {config.min_scans} "
-                            "are needed to learn a class")
+        raise TrainingError(
+            f"{folder}: {len(scans)} readable good scans; at least {config.min_scans} are needed to learn a class"
+        )
     sizes = Counter(f"{s.shape[1]}x{s.shape[0]}" for s in scans)
     if len(sizes) > 1:
         listed = ", ".join(f"{k} ({v})" for k, v in sizes.most_common())
@@ -97,8 +101,9 @@ def load_training_data(config: TrainConfig, folder: Path) -> TrainingData:
     available = channels_of(all(s.has_colour for s in scans), all(s.has_depth for s in scans))
     channels = config.channels or available
     if lacking(available, Channels(channels), ""):
-        raise TrainingError(f"{folder}: --channels {channels}, but these scans are {available} only; train with "
-                            f"--channels {available}")
+        raise TrainingError(
+            f"{folder}: --channels {channels}, but these scans are {available} only; train with --channels {available}"
+        )
     train_idx, val_idx = block_split(len(scans), config.val_block, config.val_every)
     try:
         scale = DepthScale.fit(scans[i] for i in train_idx) if Channels(available).depth else NO_DEPTH
@@ -112,14 +117,25 @@ def load_training_data(config: TrainConfig, folder: Path) -> TrainingData:
     train, validation = stack([scans[i] for i in train_idx]), stack(held_out)
     config = replace(config, channels=channels)
     defective, defective_ids = simulated_copies(validation, [s.id for s in held_out], config)
-    return TrainingData(folder, sorted(found.layouts), scale, channels,
-                        Channels(channels).colour and all(s.grayscale for s in scans), torch.from_numpy(train),
-                        torch.from_numpy(validation), torch.from_numpy(defective), [s.id for s in held_out],
-                        defective_ids, skipped, [scans[i].id for i in train_idx])
+    return TrainingData(
+        folder,
+        sorted(found.layouts),
+        scale,
+        channels,
+        Channels(channels).colour and all(s.grayscale for s in scans),
+        torch.from_numpy(train),
+        torch.from_numpy(validation),
+        torch.from_numpy(defective),
+        [s.id for s in held_out],
+        defective_ids,
+        skipped,
+        [scans[i].id for i in train_idx],
+    )
 
 
-def simulated_copies(arrays: np.ndarray, ids: list[str], config: TrainConfig, copies: int = 2
-                     ) -> tuple[np.ndarray, list[str]]:
+def simulated_copies(
+    arrays: np.ndarray, ids: list[str], config: TrainConfig, copies: int = 2
+) -> tuple[np.ndarray, list[str]]:
     """Each held-out scan `copies` times with a simulated defect (for fitting the score weights;
     the evaluation injector, data/defects.py, is never used in training or calibration)."""
     rng = np.random.default_rng([config.seed, 11])

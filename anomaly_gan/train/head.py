@@ -44,10 +44,17 @@ def jitter(array: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     s = array.shape[1]
     matrix = cv2.getRotationMatrix2D((s / 2 - 0.5, s / 2 - 0.5), 0.0, 1 + rng.uniform(-SCALE, SCALE))
     matrix[:, 2] += rng.uniform(-SHIFT, SHIFT, 2) * s
-    colour = cv2.warpAffine(array[:3].transpose(1, 2, 0), matrix, (s, s), flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=(-1.0, -1.0, -1.0))
-    depth = cv2.warpAffine(array[3], matrix, (s, s), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
-                           borderValue=-1.0)
+    colour = cv2.warpAffine(
+        array[:3].transpose(1, 2, 0),
+        matrix,
+        (s, s),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(-1.0, -1.0, -1.0),
+    )
+    depth = cv2.warpAffine(
+        array[3], matrix, (s, s), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0
+    )
     gain = 1 + rng.uniform(-GAIN, GAIN, 3).astype(np.float32)
     colour = np.clip((colour + 1) * gain - 1, -1, 1).transpose(2, 0, 1)
     return np.concatenate([colour, depth[None]]).astype(np.float32)
@@ -73,8 +80,7 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 1 - (2 * (p * target).sum() + 1) / (p.sum() + target.sum() + 1)
 
 
-def defective_batch(pool: np.ndarray, config: TrainConfig, rng: np.random.Generator
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def defective_batch(pool: np.ndarray, config: TrainConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(B, 4, S, S) scans, most with one simulated defect, and their (B, S, S) masks (of what the
     networks' channels show)."""
     scans, masks = [], []
@@ -89,8 +95,9 @@ def defective_batch(pool: np.ndarray, config: TrainConfig, rng: np.random.Genera
     return np.stack(scans), np.stack(masks)
 
 
-def _batches(pool: np.ndarray, config: TrainConfig, rng: np.random.Generator, ahead: bool
-             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _batches(
+    pool: np.ndarray, config: TrainConfig, rng: np.random.Generator, ahead: bool
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """config.head_steps defective batches; with `ahead`, each simulated while the caller trains on
     the one before. One thread draws them all from `rng` in order, so the stream is the same."""
     if not ahead:
@@ -106,8 +113,9 @@ def _batches(pool: np.ndarray, config: TrainConfig, rng: np.random.Generator, ah
             yield batch
 
 
-def train_head(config: TrainConfig, head: nn.Module, generator: nn.Module, encoder: nn.Module,
-               data: torch.Tensor) -> Iterator[dict[str, float]]:
+def train_head(
+    config: TrainConfig, head: nn.Module, generator: nn.Module, encoder: nn.Module, data: torch.Tensor
+) -> Iterator[dict[str, float]]:
     """Yields one log row per step; `head` is trained in place. `data`: 4-channel training scans."""
     rng = np.random.default_rng([config.seed, 5, *([rank()] if rank() else [])])  # ranks draw their own defects
     pool = np.ascontiguousarray(data.cpu().numpy())
@@ -132,6 +140,11 @@ def train_head(config: TrainConfig, head: nn.Module, generator: nn.Module, encod
         optimiser.step()
         schedule.step()
         broadcast_buffers(head)
-        yield {"step": step + 1, "h_loss": loss.item(), "h_focal": focal.item(), "h_dice": dice.item(),
-               "seconds": time.perf_counter() - started}
+        yield {
+            "step": step + 1,
+            "h_loss": loss.item(),
+            "h_focal": focal.item(),
+            "h_dice": dice.item(),
+            "seconds": time.perf_counter() - started,
+        }
     head.eval()

@@ -109,8 +109,11 @@ def save_plots(folder: Path, rows: list[dict]) -> list[str]:
         "accuracy.png": ("Critic accuracy", gan, ["acc_real", "acc_fake"]),
         "wasserstein.png": ("Wasserstein estimate and gradient penalty", gan, ["wasserstein", "gradient_penalty"]),
         "encoder.png": ("Encoder (izi_f) loss", enc, ["e_loss", "e_image", "e_feature"]),
-        "head.png": ("Segmentation head loss (simulated defects)", [r for r in rows if r["phase"] == "head"],
-                     ["h_loss", "h_focal", "h_dice"]),
+        "head.png": (
+            "Segmentation head loss (simulated defects)",
+            [r for r in rows if r["phase"] == "head"],
+            ["h_loss", "h_focal", "h_dice"],
+        ),
     }
     written = []
     for name, (title, data, keys) in panels.items():

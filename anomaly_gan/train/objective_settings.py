@@ -42,8 +42,13 @@ DEFAULT_SETTINGS = {
 }
 SMOOTHED = 0.9  # gan's real target with label smoothing on
 # Which objectives each switch means something to (learning rates apply to all).
-APPLIES = {"d_every": ("gan", "lsgan"), "smooth": ("gan",), "n_critic": ("wgan-clip", "wgan-gp"),
-           "clip": ("wgan-clip",), "gp_weight": ("wgan-gp",)}
+APPLIES = {
+    "d_every": ("gan", "lsgan"),
+    "smooth": ("gan",),
+    "n_critic": ("wgan-clip", "wgan-gp"),
+    "clip": ("wgan-clip",),
+    "gp_weight": ("wgan-gp",),
+}
 
 
 def with_switches(objective: str, **switches: float | int | None) -> ObjectiveSettings:

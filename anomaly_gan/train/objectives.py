@@ -44,8 +44,10 @@ class Objective:
             return torch.optim.RMSprop(g.parameters(), s.lr_g), torch.optim.RMSprop(d.parameters(), s.lr_d)
         if s.optimiser != "adam":
             raise ValueError(f"unknown optimiser {s.optimiser!r}; use adam or rmsprop")
-        return (torch.optim.Adam(g.parameters(), s.lr_g, betas=s.betas),
-                torch.optim.Adam(d.parameters(), s.lr_d, betas=s.betas))
+        return (
+            torch.optim.Adam(g.parameters(), s.lr_g, betas=s.betas),
+            torch.optim.Adam(d.parameters(), s.lr_d, betas=s.betas),
+        )
 
     def after_critic_step(self, critic: nn.Module) -> None:
         """Hook for constraints applied to the weights after each critic update."""
@@ -56,8 +58,10 @@ class Objective:
 
 
 def _accuracy(real_score: torch.Tensor, fake_score: torch.Tensor, boundary: float) -> Stats:
-    return {"acc_real": (real_score > boundary).float().mean().item(),
-            "acc_fake": (fake_score < boundary).float().mean().item()}
+    return {
+        "acc_real": (real_score > boundary).float().mean().item(),
+        "acc_fake": (fake_score < boundary).float().mean().item(),
+    }
 
 
 class GAN(Objective):
@@ -71,10 +75,10 @@ class GAN(Objective):
         # update D: maximise log D(x) + log(1 - D(G(z)))
         real_score, fake_score = critic(real)[0], critic(fake)[0]
         target = torch.full_like(real_score, self.settings.smooth)
-        loss = (F.binary_cross_entropy_with_logits(real_score, target)
-                + F.binary_cross_entropy_with_logits(fake_score, torch.zeros_like(fake_score)))
-        stats = {"d_x": torch.sigmoid(real_score).mean().item(),
-                 "d_g_z": torch.sigmoid(fake_score).mean().item()}
+        loss = F.binary_cross_entropy_with_logits(real_score, target) + F.binary_cross_entropy_with_logits(
+            fake_score, torch.zeros_like(fake_score)
+        )
+        stats = {"d_x": torch.sigmoid(real_score).mean().item(), "d_g_z": torch.sigmoid(fake_score).mean().item()}
         return loss, stats | _accuracy(real_score, fake_score, 0.0)
 
     def generator_loss(self, critic, fake):
@@ -102,13 +106,15 @@ class LSGAN(Objective):
         return 0.5 * ((critic(fake)[0] - 1) ** 2).mean(), {}
 
 
-def wasserstein_critic_loss(critic: CriticFn, real: torch.Tensor, fake: torch.Tensor
-                            ) -> tuple[torch.Tensor, Stats]:
+def wasserstein_critic_loss(critic: CriticFn, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, Stats]:
     """update D: maximise D(x) - D(G(z)), the Wasserstein estimate (so minimise its negative)."""
     real_score, fake_score = critic(real)[0], critic(fake)[0]
     distance = real_score.mean() - fake_score.mean()
-    return -distance, {"d_x": real_score.mean().item(), "d_g_z": fake_score.mean().item(),
-                       "wasserstein": distance.item()}
+    return -distance, {
+        "d_x": real_score.mean().item(),
+        "d_g_z": fake_score.mean().item(),
+        "wasserstein": distance.item(),
+    }
 
 
 def wasserstein_generator_loss(critic: CriticFn, fake: torch.Tensor) -> tuple[torch.Tensor, Stats]:

@@ -22,8 +22,14 @@ from anomaly_gan.train.run import Report, StageClock
 HEAD_FIELDS = ("head_steps", "head_batch", "head_lr", "head_jitter", "head_kinds", "segmenter")  # current defaults
 
 
-def refresh_bundle(source: Path, out: Path, calibration_only: bool = False, device: str = "auto",
-                   head_steps: int | None = None, report: Report = lambda phase, total, row: None) -> Bundle:
+def refresh_bundle(
+    source: Path,
+    out: Path,
+    calibration_only: bool = False,
+    device: str = "auto",
+    head_steps: int | None = None,
+    report: Report = lambda phase, total, row: None,
+) -> Bundle:
     """Write to `out` (which may be `source`) a copy of the bundle in `source` with a new head and
     every mode recalibrated, or with only the calibration redone; the training settings are the ones
     the bundle recorded, the head's the current defaults (`head_steps` if given). The new bundle is
@@ -59,8 +65,12 @@ def _swap(building: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def retrain_head(bundle: Bundle, config: TrainConfig, modes: tuple[str, ...] = ("fast",),
-                 report: Report = lambda phase, total, row: None) -> Bundle:
+def retrain_head(
+    bundle: Bundle,
+    config: TrainConfig,
+    modes: tuple[str, ...] = ("fast",),
+    report: Report = lambda phase, total, row: None,
+) -> Bundle:
     """The bundle with a new head trained on config.head_kinds and recalibrated in `modes`, in
     memory (nothing written): for leave-one-kind-out measurements, and for giving benchmark bundles
     the head the current code trains. Its training summary records the new head's settings and times."""
@@ -78,8 +88,12 @@ def retrain_head(bundle: Bundle, config: TrainConfig, modes: tuple[str, ...] = (
     return _recalibrated(bundle, config, data, modes, clock, report)
 
 
-def recalibrate(bundle: Bundle, config: TrainConfig, modes: tuple[str, ...] = ("fast",),
-                report: Report = lambda phase, total, row: None) -> Bundle:
+def recalibrate(
+    bundle: Bundle,
+    config: TrainConfig,
+    modes: tuple[str, ...] = ("fast",),
+    report: Report = lambda phase, total, row: None,
+) -> Bundle:
     """The bundle, networks unchanged, recalibrated in `modes` by the current code, in memory: for
     giving benchmark bundles the current way of combining components into a score."""
     bundle, config, data = _prepared(bundle, config)
@@ -91,24 +105,47 @@ def _prepared(bundle: Bundle, config: TrainConfig) -> tuple[Bundle, TrainConfig,
     bundle's training data (the same held-out scans and simulated defects as when it was trained)."""
     device = resolve_device(config.device)
     net = bundle.meta.network
-    config = replace(config, framing=bundle.meta.framing, channels=net.inputs, image_size=net.image_size,
-                     precision=resolve_precision(config.precision, device))
+    config = replace(
+        config,
+        framing=bundle.meta.framing,
+        channels=net.inputs,
+        image_size=net.image_size,
+        precision=resolve_precision(config.precision, device),
+    )
     data = load_training_data(config, class_folder(config))
     return bundle.to(device), config, replace(data, train=data.train.to(device))
 
 
-def _recalibrated(bundle: Bundle, config: TrainConfig, data: TrainingData, modes: tuple[str, ...],
-                  clock: StageClock, report: Report) -> Bundle:
+def _recalibrated(
+    bundle: Bundle, config: TrainConfig, data: TrainingData, modes: tuple[str, ...], clock: StageClock, report: Report
+) -> Bundle:
     """The bundle calibrated again in `modes`; its training summary gets the new calibration time."""
-    nets = Networks(bundle.generator, bundle.critic, bundle.encoder, bundle.eager_generator,
-                    bundle.meta.network.latent, bundle.segmenter, bundle.meta.channels)
+    nets = Networks(
+        bundle.generator,
+        bundle.critic,
+        bundle.encoder,
+        bundle.eager_generator,
+        bundle.meta.network.latent,
+        bundle.segmenter,
+        bundle.meta.channels,
+    )
     scorer = Scorer(nets, bundle.meta.invert, data.train.device, config.batch_size, config.seed)
-    calibration = calibrate(scorer, data.validation, data.validation_ids, data.validation_defective,
-                            data.validation_defective_ids, config.far,
-                            lambda mode: report("calibrate", len(modes), {"mode": mode}), modes)
+    calibration = calibrate(
+        scorer,
+        data.validation,
+        data.validation_ids,
+        data.validation_defective,
+        data.validation_defective_ids,
+        config.far,
+        lambda mode: report("calibrate", len(modes), {"mode": mode}),
+        modes,
+    )
     clock.lap("calibration")
     old = bundle.meta.training
-    training = replace(old, calibration_seconds=round(clock.laps["calibration"], 1),
-                       stages={**old.stages, **{k: round(v, 2) for k, v in clock.laps.items()}} if old.stages else {})
+    training = replace(
+        old,
+        calibration_seconds=round(clock.laps["calibration"], 1),
+        stages={**old.stages, **{k: round(v, 2) for k, v in clock.laps.items()}} if old.stages else {},
+    )
     meta = replace(bundle.meta, calibration=calibration, default_mode=modes[0], training=training)
     return Bundle(bundle.path, meta, bundle.generator, bundle.critic, bundle.encoder, bundle.segmenter)

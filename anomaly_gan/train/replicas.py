@@ -35,7 +35,7 @@ def average_gradients(module: nn.Module) -> None:
     flat /= dist.get_world_size()
     offset = 0
     for g in grads:
-        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
         offset += g.numel()
 
 

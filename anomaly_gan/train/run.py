@@ -42,8 +42,20 @@ from anomaly_gan.train.trainer import (
 
 # report(phase, total, row): phase is "synth", "gan", "encoder", "head", "calibrate" or "skipped".
 Report = Callable[[str, int, dict], None]
-RESUME_KEYS = ("objective", "objective_settings", "width", "latent", "batch_size", "seed", "augment", "ema",
-               "spectral_norm", "channels", "image_size", "precision")
+RESUME_KEYS = (
+    "objective",
+    "objective_settings",
+    "width",
+    "latent",
+    "batch_size",
+    "seed",
+    "augment",
+    "ema",
+    "spectral_norm",
+    "channels",
+    "image_size",
+    "precision",
+)
 
 
 class TrainingInterrupted(RuntimeError):
@@ -73,18 +85,36 @@ def _check_resumable(config: TrainConfig, state: TrainState) -> None:
         raise TrainingError(f"cannot resume with different {', '.join(changed)} than the interrupted run")
 
 
-def _calibrate(config: TrainConfig, state: TrainState, head: Segmenter | None, data: TrainingData,
-               device: torch.device, report: Report) -> dict[str, Calibration]:
+def _calibrate(
+    config: TrainConfig,
+    state: TrainState,
+    head: Segmenter | None,
+    data: TrainingData,
+    device: torch.device,
+    report: Report,
+) -> dict[str, Calibration]:
     g, d, e = state.final_generator.eval(), state.critic.eval(), state.encoder.eval()
-    scorer = Scorer(Networks(g, d, e, lambda: g, config.latent, head, config.channel_set), config.invert, device,
-                    config.batch_size, config.seed)
-    return calibrate(scorer, data.validation, data.validation_ids, data.validation_defective,
-                     data.validation_defective_ids, config.far,
-                     lambda mode: report("calibrate", len(MODES), {"mode": mode}))
+    scorer = Scorer(
+        Networks(g, d, e, lambda: g, config.latent, head, config.channel_set),
+        config.invert,
+        device,
+        config.batch_size,
+        config.seed,
+    )
+    return calibrate(
+        scorer,
+        data.validation,
+        data.validation_ids,
+        data.validation_defective,
+        data.validation_defective_ids,
+        config.far,
+        lambda mode: report("calibrate", len(MODES), {"mode": mode}),
+    )
 
 
-def train(config: TrainConfig, report: Report, resume: bool = False, force: bool = False,
-          world: World = ALONE) -> Bundle | None:
+def train(
+    config: TrainConfig, report: Report, resume: bool = False, force: bool = False, world: World = ALONE
+) -> Bundle | None:
     """Train, calibrate and export one bundle; returns it, loaded from disk.
 
     Under torchrun (`world` of several ranks) every rank trains on its part of the scans with
@@ -124,7 +154,7 @@ def train(config: TrainConfig, report: Report, resume: bool = False, force: bool
     writes = folder if world.main else None  # the other ranks write nothing
     log = TrainLog(writes, {"gan": state.step, "encoder": state.encoder_step} if resume else None)
     local = replace(config, batch_size=max(1, config.batch_size // world.size))
-    train_x = data.train[world.rank::world.size].to(device)  # all 4 channels: the head simulates defects on them
+    train_x = data.train[world.rank :: world.size].to(device)  # all 4 channels: the head simulates defects on them
     _train_networks(local, objective, state, config.channel_set.pick(train_x).contiguous(), log, report, clock, writes)
     if world.main:
         save_checkpoint(folder, state)
@@ -138,15 +168,17 @@ def train(config: TrainConfig, report: Report, resume: bool = False, force: bool
                 report("head", config.head_steps, row)
             clock.lap("head")
         log.close()
-        digests = gather(weights_digest(state.final_generator, state.critic, state.encoder,
-                                        *([head] if head is not None else [])))
+        digests = gather(
+            weights_digest(state.final_generator, state.critic, state.encoder, *([head] if head is not None else []))
+        )
         if not world.main:
             world.barrier("rank 0 exported the bundle")
             world.stop()
             return None
         if len(set(digests)) > 1:
-            raise TrainingError(f"the {world.size} ranks ended with different weights ({', '.join(digests)}); "
-                                "nothing was exported")
+            raise TrainingError(
+                f"the {world.size} ranks ended with different weights ({', '.join(digests)}); nothing was exported"
+            )
         calibration = _calibrate(config, state, head, data, device, report)
         clock.lap("calibration")
         save_plots(folder, log.rows())
@@ -158,16 +190,26 @@ def train(config: TrainConfig, report: Report, resume: bool = False, force: bool
         write_meta(folder, _meta(config, net, data, state, calibration, clock.laps, device, digests))
     except KeyboardInterrupt:
         log.close()
-        raise TrainingInterrupted(f"interrupted after the GAN and encoder finished (head, calibration or "
-                                  f"export); they are saved in {folder / CHECKPOINT}") from None
+        raise TrainingInterrupted(
+            f"interrupted after the GAN and encoder finished (head, calibration or "
+            f"export); they are saved in {folder / CHECKPOINT}"
+        ) from None
     (folder / CHECKPOINT).unlink()
     world.barrier("rank 0 exported the bundle")
     world.stop()
     return load_bundle(folder)
 
 
-def _train_networks(config: TrainConfig, objective: Objective, state: TrainState, train_x: torch.Tensor, log: TrainLog,
-                    report: Report, clock: StageClock, folder: Path | None) -> None:
+def _train_networks(
+    config: TrainConfig,
+    objective: Objective,
+    state: TrainState,
+    train_x: torch.Tensor,
+    log: TrainLog,
+    report: Report,
+    clock: StageClock,
+    folder: Path | None,
+) -> None:
     """GAN then encoder from wherever `state` stands, checkpointing into `folder` (None: a rank
     other than 0, which writes nothing) as it goes. Ctrl-C/SIGTERM stop every rank at the next step
     boundary with a checkpoint; a second one stops at once, without saving."""
@@ -193,15 +235,19 @@ def _train_networks(config: TrainConfig, objective: Objective, state: TrainState
     except StopNow:
         log.close()
         if folder and not (folder / CHECKPOINT).exists():
-            raise TrainingError("stopped at once, before the first checkpoint; start again with --force "
-                                "(or --out elsewhere)") from None
-        raise TrainingInterrupted(f"stopped at once, mid-step; {config.bundle_dir / CHECKPOINT} holds the last "
-                                  "periodic checkpoint") from None
+            raise TrainingError(
+                "stopped at once, before the first checkpoint; start again with --force (or --out elsewhere)"
+            ) from None
+        raise TrainingInterrupted(
+            f"stopped at once, mid-step; {config.bundle_dir / CHECKPOINT} holds the last periodic checkpoint"
+        ) from None
     except KeyboardInterrupt:
         checkpoint()
         log.close()
-        raise TrainingInterrupted(f"interrupted at GAN step {state.step}, encoder step "
-                                  f"{state.encoder_step}; checkpoint saved in {config.bundle_dir}") from None
+        raise TrainingInterrupted(
+            f"interrupted at GAN step {state.step}, encoder step "
+            f"{state.encoder_step}; checkpoint saved in {config.bundle_dir}"
+        ) from None
 
 
 class StageClock:
@@ -219,22 +265,49 @@ class StageClock:
         self._last = now
 
 
-def _meta(config: TrainConfig, net: NetConfig, data: TrainingData, state: TrainState,
-          calibration: dict[str, Calibration], stages: dict[str, float], device: torch.device,
-          digests: list[str]) -> BundleMeta:
+def _meta(
+    config: TrainConfig,
+    net: NetConfig,
+    data: TrainingData,
+    state: TrainState,
+    calibration: dict[str, Calibration],
+    stages: dict[str, float],
+    device: torch.device,
+    digests: list[str],
+) -> BundleMeta:
     training = TrainingSummary(
-        data=str(data.folder), layouts=data.layouts, train_scans=int(data.train.shape[0]),
-        validation_scans=int(data.validation.shape[0]), validation_ids=data.validation_ids,
+        data=str(data.folder),
+        layouts=data.layouts,
+        train_scans=int(data.train.shape[0]),
+        validation_scans=int(data.validation.shape[0]),
+        validation_ids=data.validation_ids,
         validation_split=f"every {config.val_every}th block of {config.val_block} consecutive scans",
-        skipped_files=len(data.skipped), steps=state.step, encoder_steps=state.encoder_step,
-        seconds=round(state.seconds, 1), calibration_seconds=round(stages["calibration"], 1),
-        device=str(device), torch=torch.__version__,
-        mean_good_score=float(np.mean(calibration[DEFAULT_MODE].good_scores)), config=config.to_dict(),
+        skipped_files=len(data.skipped),
+        steps=state.step,
+        encoder_steps=state.encoder_step,
+        seconds=round(state.seconds, 1),
+        calibration_seconds=round(stages["calibration"], 1),
+        device=str(device),
+        torch=torch.__version__,
+        mean_good_score=float(np.mean(calibration[DEFAULT_MODE].good_scores)),
+        config=config.to_dict(),
         finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        head_seconds=round(stages.get("head", 0.0), 1), train_ids=data.train_ids,
+        head_seconds=round(stages.get("head", 0.0), 1),
+        train_ids=data.train_ids,
         default_steps=DEFAULT_STEPS[config.objective],
-        stages={k: round(v, 2) for k, v in stages.items()}, world_size=len(digests), replica_digests=digests,
-        grayscale=data.grayscale)
-    return BundleMeta(name=config.name, objective=config.objective, network=net, depth=data.scale,
-                      invert=config.invert, calibration=calibration, training=training, framing=config.framing,
-                      segmenter=config.head_config if config.head else None)
+        stages={k: round(v, 2) for k, v in stages.items()},
+        world_size=len(digests),
+        replica_digests=digests,
+        grayscale=data.grayscale,
+    )
+    return BundleMeta(
+        name=config.name,
+        objective=config.objective,
+        network=net,
+        depth=data.scale,
+        invert=config.invert,
+        calibration=calibration,
+        training=training,
+        framing=config.framing,
+        segmenter=config.head_config if config.head else None,
+    )

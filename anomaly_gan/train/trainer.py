@@ -48,6 +48,8 @@ class CheckpointMeta(BaseModel):
     extra: dict
     rng: torch.Tensor
     cuda_rng: list | None
+
+
 LAYOUT = torch.channels_last  # networks and batches: 1.3-1.4x faster convolutions on the CPU
 
 
@@ -89,8 +91,11 @@ def save_checkpoint(folder: Path, state: TrainState) -> None:
         "models": {k: getattr(state, k).state_dict() for k in ("generator", "critic", "encoder")},
         "ema": state.ema.state_dict() if state.ema is not None else None,
         "optimisers": {k: getattr(state, k).state_dict() for k in ("opt_g", "opt_d", "opt_e")},
-        "fixed_z": state.fixed_z, "step": state.step, "encoder_step": state.encoder_step,
-        "seconds": state.seconds, "extra": state.extra,
+        "fixed_z": state.fixed_z,
+        "step": state.step,
+        "encoder_step": state.encoder_step,
+        "seconds": state.seconds,
+        "extra": state.extra,
         "rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
     }
@@ -114,8 +119,9 @@ def load_checkpoint(folder: Path, state: TrainState) -> None:
     except pickle.UnpicklingError as e:
         call = re.search(r"GLOBAL (\S+)", str(e))
         reason = f"it would call {call.group(1)}" if call else "not a checkpoint file"
-        raise CheckpointError(f"{path}: refused ({reason}); a checkpoint may hold only tensors and plain "
-                              "values") from None
+        raise CheckpointError(
+            f"{path}: refused ({reason}); a checkpoint may hold only tensors and plain values"
+        ) from None
     except (RuntimeError, EOFError, ValueError, IndexError, KeyError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{path}: unreadable checkpoint ({_first_line(e)[:160]})") from None
     if not isinstance(payload, dict):
@@ -141,8 +147,10 @@ def load_checkpoint(folder: Path, state: TrainState) -> None:
         if payload["cuda_rng"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(payload["cuda_rng"])
     except (KeyError, IndexError, AttributeError, TypeError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: does not fit this run's networks; was it written with other network "
-                              f"settings? ({_first_line(e)[:120]})") from None
+        raise CheckpointError(
+            f"{path}: does not fit this run's networks; was it written with other network "
+            f"settings? ({_first_line(e)[:120]})"
+        ) from None
 
 
 def _first_line(error: Exception) -> str:
@@ -162,10 +170,17 @@ def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
         e.copy_(b)
 
 
-def gan_step(objective: Objective, generator: nn.Module, critic: nn.Module, view: CriticFn,
-             optimisers: tuple[torch.optim.Optimizer, torch.optim.Optimizer], step: int,
-             real_batch: Callable[[], torch.Tensor], noise: Callable[[], torch.Tensor],
-             precision: str = "fp32") -> dict[str, float]:
+def gan_step(
+    objective: Objective,
+    generator: nn.Module,
+    critic: nn.Module,
+    view: CriticFn,
+    optimisers: tuple[torch.optim.Optimizer, torch.optim.Optimizer],
+    step: int,
+    real_batch: Callable[[], torch.Tensor],
+    noise: Callable[[], torch.Tensor],
+    precision: str = "fp32",
+) -> dict[str, float]:
     """One generator update and the critic updates before it; returns the log row's losses.
 
     `view` is how the critic sees a batch (possibly augmented); `critic` is its module, for the
@@ -198,8 +213,9 @@ def gan_step(objective: Objective, generator: nn.Module, critic: nn.Module, view
     return {"g_loss": g_loss.item(), **row, **g_stats}
 
 
-def train_gan(config: TrainConfig, objective: Objective, state: TrainState, data: torch.Tensor
-              ) -> Iterator[dict[str, float]]:
+def train_gan(
+    config: TrainConfig, objective: Objective, state: TrainState, data: torch.Tensor
+) -> Iterator[dict[str, float]]:
     """Run generator updates from state.step to config.total_steps; yields one log row per step."""
     g, d, device = state.generator, state.critic, data.device
     data = data.contiguous(memory_format=LAYOUT)  # a no-op when already in the networks' layout
@@ -208,17 +224,30 @@ def train_gan(config: TrainConfig, objective: Objective, state: TrainState, data
     view = (lambda x: d(diff_augment(x))) if config.augment else d
     for step in range(state.step, config.total_steps):
         started = time.perf_counter()
-        row = gan_step(objective, g, d, view, (state.opt_g, state.opt_d), step,
-                       lambda: _sample(data, config.batch_size),
-                       lambda: torch.randn(config.batch_size, config.latent, device=device), config.precision)
+        row = gan_step(
+            objective,
+            g,
+            d,
+            view,
+            (state.opt_g, state.opt_d),
+            step,
+            lambda: _sample(data, config.batch_size),
+            lambda: torch.randn(config.batch_size, config.latent, device=device),
+            config.precision,
+        )
         broadcast_buffers(g, d)
         if state.ema is not None:  # warm-up: early weights are forgotten quickly
             _update_ema(state.ema, g, min(config.ema, (1 + step) / (10 + step)))
         state.step = step + 1
         elapsed = time.perf_counter() - started
         state.seconds += elapsed
-        yield {"step": state.step, **row, "lr_g": state.opt_g.param_groups[0]["lr"],
-               "lr_d": state.opt_d.param_groups[0]["lr"], "seconds": elapsed}
+        yield {
+            "step": state.step,
+            **row,
+            "lr_g": state.opt_g.param_groups[0]["lr"],
+            "lr_d": state.opt_d.param_groups[0]["lr"],
+            "seconds": elapsed,
+        }
 
 
 def train_encoder(config: TrainConfig, state: TrainState, data: torch.Tensor) -> Iterator[dict[str, float]]:
@@ -244,7 +273,12 @@ def train_encoder(config: TrainConfig, state: TrainState, data: torch.Tensor) ->
         state.encoder_step = step + 1
         elapsed = time.perf_counter() - started
         state.seconds += elapsed
-        yield {"step": state.encoder_step, "e_loss": loss.item(), "e_image": image.item(),
-               "e_feature": feature.item(), "seconds": elapsed}
+        yield {
+            "step": state.encoder_step,
+            "e_loss": loss.item(),
+            "e_image": image.item(),
+            "e_feature": feature.item(),
+            "seconds": elapsed,
+        }
     for model in (g, d):
         model.requires_grad_(True)
