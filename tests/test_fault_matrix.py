@@ -350,3 +350,29 @@ def test_a_results_folder_written_by_hand_renders(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", str(folder)])
     assert result.exit_code == 0, result.output
     assert (folder / "report.html").exists() and os.path.getsize(folder / "report.html") > 1000
+
+
+@pytest.mark.parametrize(
+    "field, value", [("score", "high"), ("threshold", None), ("anomalous", "yes"), ("colour", [1, 2])]
+)
+def test_merge_of_a_tampered_shard_writes_nothing(field: str, value: object, tmp_path: Path) -> None:
+    """Every shard's records are read and checked before OUT is made, so a tampered value stops the
+    merge with one line naming the file and line, and no half-written OUT is left."""
+    shards = []
+    for index in range(2):
+        folder = results_folder(tmp_path / f"s{index}")
+        run = json.loads((folder / RUN).read_text())
+        run["shard"] = {"index": index, "count": 2, "discovered": 4, "inputs": "abc"}
+        (folder / RUN).write_text(json.dumps(run))
+        records = [json.loads(line) for line in (folder / RECORDS).read_text().splitlines()]
+        for record in records:
+            record["scan"] = f"s{index}/{record['scan']}"
+        (folder / RECORDS).write_text("".join(json.dumps(r) + "\n" for r in records))
+        shards.append(str(folder))
+    assert runner.invoke(app, ["merge", str(tmp_path / "ok"), *shards]).exit_code == 0
+    lines = (tmp_path / "s1" / RECORDS).read_text().splitlines()
+    lines[1] = json.dumps(json.loads(lines[1]) | {field: value})
+    (tmp_path / "s1" / RECORDS).write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["merge", str(tmp_path / "out"), *shards])
+    assert result.exit_code == 2 and f"{RECORDS}:2" in result.output and field in result.output, result.output
+    assert not (tmp_path / "out").exists()
