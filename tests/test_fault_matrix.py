@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from anomaly_gan.cli import app
 from anomaly_gan.fsutil import atomic_write_json
 from anomaly_gan.report.records import RECORDS, RUN, ModelUsed, Record, Results
+from tests.conftest import write_class
 from tests.test_faults import good_folder
 
 runner = CliRunner()
@@ -376,3 +377,17 @@ def test_merge_of_a_tampered_shard_writes_nothing(field: str, value: object, tmp
     result = runner.invoke(app, ["merge", str(tmp_path / "out"), *shards])
     assert result.exit_code == 2 and f"{RECORDS}:2" in result.output and field in result.output, result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_train_names_a_skipped_scan_and_exits_2_with_its_bundle_written(tmp_path: Path) -> None:
+    data = write_class(tmp_path / "data")
+    orphan = next((data / "sphere").rglob("RGB_Final")) / "99999.png"
+    orphan.write_bytes(b"a colour image without its depth partner")
+    result = runner.invoke(
+        app,
+        ["train", "--shape", "sphere", "--data", str(data), "--out", str(tmp_path / "models"), "--steps", "4",
+         "--encoder-steps", "2", "--head-steps", "2", "--width", "4", "--batch-size", "8", "--device", "cpu"],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "99999.png" in result.output and "1 input file(s) skipped" in " ".join(result.output.split())
+    assert (tmp_path / "models" / "sphere-gan" / "model.json").exists()

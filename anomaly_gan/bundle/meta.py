@@ -146,25 +146,32 @@ class BundleMeta:
 
     @classmethod
     def from_dict(cls, d: dict) -> BundleMeta:
-        """Raises KeyError/TypeError on a malformed file; the loader turns that into one line."""
-        known = {f.name for f in fields(TrainingSummary)}
-        training = {k: v for k, v in d["training"].items() if k in known}
+        """Raises KeyError/TypeError on a malformed file; the loader turns that into one line.
+
+        Keys a section's dataclass does not know are dropped: a later version may add some."""
+        training = _known(TrainingSummary, d["training"])
         training.setdefault("calibration_seconds", 0.0)
+        segmenter = d.get("segmenter")
         return cls(
             name=d["name"],
             objective=d["objective"],
-            network=NetConfig(**d["network"]),
-            depth=DepthScale(**d["normalisation"]["depth"]),
-            invert=InvertSettings(**d["invert"]),
+            network=NetConfig(**_known(NetConfig, d["network"])),
+            depth=DepthScale(**_known(DepthScale, d["normalisation"]["depth"])),
+            invert=InvertSettings(**_known(InvertSettings, d["invert"])),
             calibration={mode: Calibration.from_dict(c) for mode, c in d["calibration"].items()},
             training=TrainingSummary(**training),
-            framing=Framing(**d["framing"]) if "framing" in d else Framing("full"),
-            segmenter=SegmenterConfig(**{**d["segmenter"], "widths": tuple(d["segmenter"]["widths"])})
-            if d.get("segmenter")
+            framing=Framing(**_known(Framing, d["framing"])) if d.get("framing") is not None else Framing("full"),
+            segmenter=SegmenterConfig(**{**_known(SegmenterConfig, segmenter), "widths": tuple(segmenter["widths"])})
+            if segmenter
             else None,
             default_mode=d.get("default_mode", DEFAULT_MODE),
             package_version=d.get("package_version", "unknown"),
         )
+
+
+def _known(kind: type, section: dict) -> dict:
+    names = {f.name for f in fields(kind)}
+    return {k: v for k, v in section.items() if k in names}
 
 
 class BundleError(ValueError):
@@ -204,4 +211,5 @@ def read_meta(folder: Path) -> BundleMeta:
     try:
         return BundleMeta.from_dict(raw)
     except (KeyError, TypeError, ValueError) as e:
-        raise BundleError(f"{meta_path}: malformed model.json ({type(e).__name__}: {e})") from None
+        detail = " ".join(str(e).split())
+        raise BundleError(f"{meta_path}: malformed model.json ({type(e).__name__}: {detail})") from None

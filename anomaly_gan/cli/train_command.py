@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 
 from anomaly_gan.bundle.meta import BundleError, read_meta
-from anomaly_gan.cli.app import caution_if_undertrained, command, console, fail, finite, progress_display, warn
+from anomaly_gan.cli.app import (
+    caution_if_undertrained,
+    command,
+    console,
+    errors,
+    fail,
+    finite,
+    progress_display,
+    warn,
+)
 from anomaly_gan.data.channels import CHANNEL_SETS
 from anomaly_gan.distributed import RankFailed, World
 from anomaly_gan.fsutil import OutputExistsError, plain_name, refuse_over_inputs
@@ -34,11 +43,12 @@ class _Progress:
     KEYS = ("d_loss", "g_loss", "d_x", "d_g_z", "wasserstein", "e_loss", "h_loss")
 
     def __init__(self, progress) -> None:
-        self.progress, self.tasks = progress, {}
+        self.progress, self.tasks, self.skipped = progress, {}, 0
 
     def __call__(self, phase: str, total: int, row: dict) -> None:
         if phase == "skipped":
             warn(row["message"])
+            self.skipped += 1
             return
         if phase not in self.tasks:
             label = {
@@ -197,7 +207,8 @@ def train(
             run_training(config, lambda phase, total, row: None, resume, force, world)
             return
         with progress_display() as progress:
-            bundle = run_training(config, _Progress(progress), resume, force, world)
+            shown = _Progress(progress)
+            bundle = run_training(config, shown, resume, force, world)
     except (TrainingError, ValueError, RankFailed) as e:
         raise fail(f"{rank}{e}") from None
     except TrainingInterrupted as e:
@@ -224,6 +235,9 @@ def train(
         f"threshold ({meta.default_mode} mode): {default.threshold:.3f} for a {default.far:.0%} "
         f"false-alarm rate on held-out good scans; plots and samples in {bundle.path}"
     )
+    if shown.skipped:  # the bundle is written; exit 2 says that some of the scans given were not used
+        errors.print(f"{shown.skipped} input file(s) skipped (named above); the bundle learned from the rest")
+        raise typer.Exit(2)
 
 
 @command(name="retrain-head")
