@@ -95,7 +95,7 @@ def quality_rows(
     base = TrainConfig(name="sphere", data=roots["train"])
     for name in objectives:
         config = replace(base, objective=name)
-        data = load_training_data(config, roots["train"] / "sphere")
+        data = load_training_data(config.data_stage, roots["train"] / "sphere")
         gpu_s, gpu_images, _ = probe(config, data.train.to(CUDA), 20)
         cpu_s, _, _ = probe(config, data.train, 20)
         report.add(f"| {name} | {1 / gpu_s:.1f} | {1 / cpu_s:.2f} | {cpu_s / gpu_s:.1f}x | {gpu_images:.0f} |")

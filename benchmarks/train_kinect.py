@@ -38,9 +38,9 @@ def probe(config: TrainConfig, x: torch.Tensor, steps: int) -> tuple[float, floa
         precision=resolve_precision(config.precision, x.device),
     )
     state = build_state(probe_config, probe_config.net_config(objective.critic_norm), objective, x.device)
-    gan = [row["seconds"] for row in train_gan(probe_config, objective, state, x)][WARM_UP:]
+    gan = [row["seconds"] for row in train_gan(probe_config.gan_stage, objective, state, x)][WARM_UP:]
     critic_updates = sum(objective.n_critic for s in range(WARM_UP, WARM_UP + steps) if objective.update_critic(s))
-    encoder = [row["seconds"] for row in train_encoder(probe_config, state, x)][WARM_UP:]
+    encoder = [row["seconds"] for row in train_encoder(probe_config.encoder_stage, state, x)][WARM_UP:]
     return statistics.mean(gan), critic_updates * config.batch_size / sum(gan), statistics.mean(encoder)
 
 
@@ -56,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     roots = block_split(KINECT, SPLIT)
     base = TrainConfig(name=args.shape, data=roots["train"])
-    data = load_training_data(base, roots["train"] / args.shape)
+    data = load_training_data(base.data_stage, roots["train"] / args.shape)
     trained = {o: recorded(args.shape, o) for o in OBJECTIVES}
     calibration = [t.calibration_seconds for t in trained.values() if t]
     calibration_min = statistics.mean(calibration) / 60 if calibration else 0.0

@@ -148,15 +148,15 @@ def profile_steps(steps: int, precision: str, root: Path, size: int) -> dict[str
     )
     defaults = {"GAN": config.total_steps, "encoder": config.encoder_steps, "head": config.head_steps}
     config = replace(config, steps=steps + 3, encoder_steps=steps + 3, head_steps=steps + 3)
-    data = load_training_data(config, class_folder(config))
+    data = load_training_data(config.data_stage, class_folder(config))
     objective = config.build_objective()
     state = build_state(config, config.net_config(objective.critic_norm), objective, CPU)
     x = config.channel_set.pick(data.train).contiguous()
-    head = build_head(config, CPU)
+    head = build_head(config.head_stage, CPU)
     loops = {
-        "GAN": lambda: train_gan(config, objective, state, x),
-        "encoder": lambda: train_encoder(config, state, x),
-        "head": lambda: train_head(config, head, state.final_generator, state.encoder, data.train),
+        "GAN": lambda: train_gan(config.gan_stage, objective, state, x),
+        "encoder": lambda: train_encoder(config.encoder_stage, state, x),
+        "head": lambda: train_head(config.head_stage, head, state.final_generator, state.encoder, data.train),
     }
     result = {}
     for name, loop in loops.items():
@@ -173,7 +173,7 @@ def profile_steps(steps: int, precision: str, root: Path, size: int) -> dict[str
     pool = data.train.numpy()
     started = time.perf_counter()
     for _ in range(steps):
-        defective_batch(pool, config, rng)
+        defective_batch(pool, config.head_stage, rng)
     result["head"]["simulator (timed alone)"] = 1000 * (time.perf_counter() - started) / steps
     return result
 
@@ -283,8 +283,9 @@ def _render(ledger: dict[tuple, Measured]) -> None:
         )
     report.add(
         "\n## Old (fp32) and new (bf16) side by side\n",
-        "| class | objective | seed | minutes old / new | injected AUROC old / new | cross-class AUROC old / new |",
-        "|---|---|---|---|---|---|",
+        "| class | objective | seed | minutes old / new | injected AUROC old / new | cross-class AUROC old / new "
+        "| TPR old / new |",
+        "|---|---|---|---|---|---|---|",
     )
     for (shape, objective, seed, precision), new in sorted(ledger.items()):
         old = ledger.get((shape, objective, seed, "fp32"))
@@ -292,7 +293,7 @@ def _render(ledger: dict[tuple, Measured]) -> None:
             report.add(
                 f"| {shape} | {objective} | {seed} | {old.minutes:.1f} / {new.minutes:.1f} | "
                 f"{_cell(old.injected)} / {_cell(new.injected)} | "
-                f"{_cell(old.cross_class)} / {_cell(new.cross_class)} |"
+                f"{_cell(old.cross_class)} / {_cell(new.cross_class)} | {_cell(old.tpr)} / {_cell(new.tpr)} |"
             )
     report.add("")
 

@@ -78,3 +78,20 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("bundle")
     write_class(tmp / "data")
     return train(tiny_config(tmp), lambda *a: None).path
+
+
+def cli_train(tmp: Path, *extra: str, steps: int = 8, encoder_steps: int = 2):
+    """`anomaly-gan train` of tmp/data into tmp/models: tiny networks, few steps, on the CPU."""
+    from typer.testing import CliRunner
+
+    from anomaly_gan.cli import app
+
+    tiny = ["--width", "4", "--batch-size", "4", "--head-steps", "2", "--device", "cpu"]
+    return CliRunner().invoke(
+        app,
+        [
+            "train",
+            *("--shape", "sphere", "--data", str(tmp / "data"), "--out", str(tmp / "models")),
+            *("--steps", str(steps), "--encoder-steps", str(encoder_steps), *tiny, *extra),
+        ],
+    )

@@ -27,7 +27,7 @@ from anomaly_gan.data.writers import write_scan
 from anomaly_gan.detect.detector import Detector
 from anomaly_gan.train.run import TrainingInterrupted, train
 from anomaly_gan.train.stopping import StopNow, stop_at_step_boundary
-from tests.conftest import make_scan, mm_scan, saved_records, tiny_config, write_class
+from tests.conftest import cli_train, make_scan, mm_scan, saved_records, tiny_config, write_class
 
 runner = CliRunner()
 GOOD = 3  # good scans beside each bad file
@@ -286,34 +286,6 @@ def test_missing_libusb_is_one_line(tmp_path: Path, monkeypatch) -> None:
 
 
 # Training: checkpoints, resume, interrupts.
-
-
-def cli_train(tmp_path: Path, *extra: str):
-    return runner.invoke(
-        app,
-        [
-            "train",
-            "--shape",
-            "sphere",
-            "--data",
-            str(tmp_path / "data"),
-            "--out",
-            str(tmp_path / "models"),
-            "--steps",
-            "8",
-            "--encoder-steps",
-            "2",
-            "--width",
-            "4",
-            "--batch-size",
-            "4",
-            "--head-steps",
-            "2",
-            "--device",
-            "cpu",
-            *extra,
-        ],
-    )
 
 
 def interrupted_run(tmp_path: Path) -> Path:

@@ -92,7 +92,7 @@ def test_leave_one_kind_out_never_samples_the_held_out_kind(monkeypatch) -> None
         np.float32
     )
     config = tiny_config(Path("."), head_batch=64, head_kinds=kinds_without("crack"))
-    defective_batch(np.stack([array] * 4), config, np.random.default_rng(0))
+    defective_batch(np.stack([array] * 4), config.head_stage, np.random.default_rng(0))
     assert drawn and "line" not in drawn and set(drawn) == set(KINDS) - {"line"}
 
 

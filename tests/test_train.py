@@ -16,7 +16,7 @@ from anomaly_gan.data.tensor import DepthScale
 from anomaly_gan.models.dcgan import Critic, Encoder, Generator
 from anomaly_gan.train.data import TrainingError, block_split
 from anomaly_gan.train.run import TrainingInterrupted, train
-from tests.conftest import tiny_config, write_class
+from tests.conftest import cli_train, tiny_config, write_class
 
 
 def test_bundle_is_complete_and_self_describing(tiny_bundle: Path) -> None:
@@ -144,34 +144,6 @@ def test_block_split_holds_out_consecutive_blocks() -> None:
 
 
 runner = CliRunner()
-
-
-def cli_train(tmp_path: Path, *extra: str):
-    return runner.invoke(
-        app,
-        [
-            "train",
-            "--shape",
-            "sphere",
-            "--data",
-            str(tmp_path / "data"),
-            "--out",
-            str(tmp_path / "models"),
-            "--steps",
-            "2",
-            "--encoder-steps",
-            "1",
-            "--width",
-            "4",
-            "--batch-size",
-            "4",
-            "--head-steps",
-            "2",
-            "--device",
-            "cpu",
-            *extra,
-        ],
-    )
 
 
 def test_cli_bad_inputs(tmp_path: Path) -> None:

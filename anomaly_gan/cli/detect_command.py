@@ -134,15 +134,9 @@ def detect(
     """
     if threshold is not None and far is not None:
         raise fail("give --threshold or --far, not both")
-    if panels not in PANELS:
-        raise fail(f"--panels {panels}: choose one of {', '.join(PANELS)}")
-    if mode is not None and mode not in MODES:
-        raise fail(f"--mode {mode}: choose one of {', '.join(MODES)}")
-    if resume and (out is None or force):
-        raise fail("--resume continues the run in --out: give --out, and not --force")
+    _check_choices(panels, mode)
     world = World.from_env()
-    if world.distributed and (shard is not None or out is None or resume):
-        raise fail("under torchrun, give --out (the same for every process), and neither --shard nor --resume")
+    _check_destination(out, resume, force, shard, world)
     inputs = _inputs(paths, shard, world)
     bundles = bundle_paths(model, models)
     detectors = _detectors(bundles, model is not None, (mode, batch_size, threshold, far), device, world, inputs.refs)
@@ -189,6 +183,20 @@ def detect(
             raise typer.Exit(2)
         if fail_on_anomaly and done[0].anomalous:
             raise typer.Exit(1)
+
+
+def _check_choices(panels: str, mode: str | None) -> None:
+    if panels not in PANELS:
+        raise fail(f"--panels {panels}: choose one of {', '.join(PANELS)}")
+    if mode is not None and mode not in MODES:
+        raise fail(f"--mode {mode}: choose one of {', '.join(MODES)}")
+
+
+def _check_destination(out: Path | None, resume: bool, force: bool, shard: str | None, world: World) -> None:
+    if resume and (out is None or force):
+        raise fail("--resume continues the run in --out: give --out, and not --force")
+    if world.distributed and (shard is not None or out is None or resume):
+        raise fail("under torchrun, give --out (the same for every process), and neither --shard nor --resume")
 
 
 def _inputs(paths: list[Path], shard: str | None, world: World) -> Inputs:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,6 +25,9 @@ from anomaly_gan.models.config import IMAGE_SIZES
 from anomaly_gan.precision import PRECISIONS
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.objective_settings import DEFAULT_SETTINGS, DEFAULT_STEPS, SMOOTHED, with_switches
+
+if TYPE_CHECKING:  # torch: loaded only once the cheap checks passed
+    from anomaly_gan.bundle.store import Bundle
 
 DEFAULTS = TrainConfig(name="")
 STEPS_HELP = (
@@ -149,10 +152,7 @@ def train(
 ) -> None:
     """Learn what good scans of one class look like; write a model bundle detect can use."""
     objective = "wgan-gp" if wgan else objective
-    try:
-        plain_name(shape, "--shape")
-    except ValueError as e:
-        raise fail(str(e)) from None
+    _check_choices(shape, channels, image_size, precision)
     smooth = None if label_smoothing is None else (SMOOTHED if label_smoothing else 1.0)
     try:
         settings = with_switches(
@@ -167,12 +167,6 @@ def train(
         )
     except ValueError as e:
         raise fail(str(e)) from None
-    if channels is not None and channels not in CHANNEL_SETS:
-        raise fail(f"--channels {channels}: choose one of {', '.join(CHANNEL_SETS)}")
-    if image_size not in IMAGE_SIZES:
-        raise fail(f"--image-size {image_size}: choose one of {', '.join(map(str, IMAGE_SIZES))}")
-    if precision not in PRECISIONS:
-        raise fail(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
     config = TrainConfig(
         name=shape,
         objective=objective,
@@ -196,6 +190,32 @@ def train(
     )
     if data is not None and not data.exists():
         raise fail(f"{data}: no such file or folder")
+    trained = _run(config, resume, force)
+    if trained is None:
+        return
+    bundle, skipped = trained
+    _print_summary(bundle)
+    if skipped:  # the bundle is written; exit 2 says that some of the scans given were not used
+        errors.print(f"{skipped} input file(s) skipped (named above); the bundle learned from the rest")
+        raise typer.Exit(2)
+
+
+def _check_choices(shape: str, channels: str | None, image_size: int, precision: str) -> None:
+    try:
+        plain_name(shape, "--shape")
+    except ValueError as e:
+        raise fail(str(e)) from None
+    if channels is not None and channels not in CHANNEL_SETS:
+        raise fail(f"--channels {channels}: choose one of {', '.join(CHANNEL_SETS)}")
+    if image_size not in IMAGE_SIZES:
+        raise fail(f"--image-size {image_size}: choose one of {', '.join(map(str, IMAGE_SIZES))}")
+    if precision not in PRECISIONS:
+        raise fail(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
+
+
+def _run(config: TrainConfig, resume: bool, force: bool) -> tuple[Bundle, int] | None:
+    """Train with progress shown; the bundle and how many input files were skipped, or None on a
+    torchrun rank other than 0 (it trains quietly; rank 0 writes the bundle)."""
     from anomaly_gan.train.data import TrainingError  # torch loads here, after the cheap checks
     from anomaly_gan.train.run import TrainingInterrupted
     from anomaly_gan.train.run import train as run_training
@@ -203,12 +223,12 @@ def train(
     world = World.from_env()
     rank = f"rank {world.rank}: " if world.distributed else ""
     try:
-        if not world.main:  # rank 0 shows progress and writes the bundle; the others train quietly
+        if not world.main:
             run_training(config, lambda phase, total, row: None, resume, force, world)
-            return
+            return None
         with progress_display() as progress:
             shown = _Progress(progress)
-            bundle = run_training(config, shown, resume, force, world)
+            return run_training(config, shown, resume, force, world), shown.skipped
     except (TrainingError, ValueError, RankFailed) as e:
         raise fail(f"{rank}{e}") from None
     except TrainingInterrupted as e:
@@ -221,6 +241,9 @@ def train(
             f"{rank}stopped: another rank failed or was stopped ({str(e).splitlines()[0][:160]}); "
             "the last checkpoint is kept, continue with --resume"
         ) from None
+
+
+def _print_summary(bundle: Bundle) -> None:
     meta, t = bundle.meta, bundle.meta.training
     stages = ", ".join(f"{name} {seconds / 60:.1f}" for name, seconds in t.stages.items())
     processes = f" x {t.world_size} processes" if t.world_size > 1 else ""
@@ -235,9 +258,6 @@ def train(
         f"threshold ({meta.default_mode} mode): {default.threshold:.3f} for a {default.far:.0%} "
         f"false-alarm rate on held-out good scans; plots and samples in {bundle.path}"
     )
-    if shown.skipped:  # the bundle is written; exit 2 says that some of the scans given were not used
-        errors.print(f"{shown.skipped} input file(s) skipped (named above); the bundle learned from the rest")
-        raise typer.Exit(2)
 
 
 @command(name="retrain-head")

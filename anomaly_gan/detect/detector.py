@@ -82,15 +82,7 @@ class Detector:
                 f"calibrated for a {calibration.far:.1%} false-alarm rate on "
                 f"{len(calibration.good_scores)} held-out good scans ({mode} mode)"
             )
-        nets = Networks(
-            bundle.generator,
-            bundle.critic,
-            bundle.encoder,
-            bundle.eager_generator,
-            bundle.meta.network.latent,
-            bundle.segmenter,
-            bundle.meta.channels,
-        )
+        nets = Networks.of(bundle)
         self.scorer = Scorer(nets, options.invert or bundle.meta.invert, device, options.batch_size, options.seed)
 
     @property

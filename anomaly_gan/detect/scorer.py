@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from anomaly_gan.bundle.meta import InvertSettings
+from anomaly_gan.bundle.store import Bundle
 from anomaly_gan.data.channels import RGBD, Channels
 from anomaly_gan.detect.components import components
 from anomaly_gan.detect.invert import Inversion, invert_fast, invert_refine, invert_seed
@@ -32,6 +33,19 @@ class Networks:
     latent: int
     segmenter: nn.Module | None = None  # the segmentation head: (x, recon) -> defect logits
     channels: Channels = RGBD  # which of the scan's 4 channels the networks see
+
+    @classmethod
+    def of(cls, bundle: Bundle) -> Networks:
+        """A loaded bundle's networks, as scoring uses them."""
+        return cls(
+            bundle.generator,
+            bundle.critic,
+            bundle.encoder,
+            bundle.eager_generator,
+            bundle.meta.network.latent,
+            bundle.segmenter,
+            bundle.meta.channels,
+        )
 
 
 @dataclass

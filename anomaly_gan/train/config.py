@@ -1,6 +1,9 @@
 """Training settings and their defaults, in one place (the CLI only exposes them).
 
-The whole config, the objective's settings resolved, is recorded in the bundle's training summary.
+The whole config, the objective's settings resolved, is recorded in the bundle's training summary
+(`to_dict`, read back by `from_dict`). Each training stage is handed only what it reads, drawn from
+the config by a property of the same name: `DataStage`, `GanStage`, `EncoderStage`, `HeadStage` and
+`CalibrationStage`, so a stage's settings are visible in its signature.
 """
 
 from __future__ import annotations
@@ -19,6 +22,66 @@ from anomaly_gan.train.objective_settings import DEFAULT_STEPS
 if TYPE_CHECKING:  # the objectives need torch; the CLI reads these defaults before loading it
     from anomaly_gan.train.objective_settings import ObjectiveSettings
     from anomaly_gan.train.objectives import Objective
+
+
+@dataclass(frozen=True)
+class DataStage:
+    """What reading and splitting the good scans reads (train.data.load_training_data)."""
+
+    channels: str | None  # None: what the scans hold
+    image_size: int
+    framing: Framing
+    min_scans: int
+    val_block: int
+    val_every: int
+    kinds: tuple[str, ...]  # simulated on held-out scans to fit the score weights
+    seed: int
+
+
+@dataclass(frozen=True)
+class GanStage:
+    """What the GAN loop reads (train.trainer.train_gan)."""
+
+    steps: int  # generator updates in all, counted across resumes
+    batch_size: int  # per rank
+    latent: int
+    augment: bool
+    ema: float
+    precision: str  # resolved: bf16 or fp32
+
+
+@dataclass(frozen=True)
+class EncoderStage:
+    """What the encoder loop reads (train.trainer.train_encoder)."""
+
+    steps: int
+    batch_size: int  # per rank
+    kappa: float  # weight of the critic-feature term, the one scoring uses
+    precision: str
+
+
+@dataclass(frozen=True)
+class HeadStage:
+    """What the segmentation head's training reads (train.head)."""
+
+    steps: int
+    batch: int
+    lr: float
+    jitter: bool
+    kinds: tuple[str, ...]  # simulated defect kinds (data.simulate)
+    network: SegmenterConfig  # its channels those of `channels`
+    channels: Channels
+    seed: int
+    precision: str
+
+
+@dataclass(frozen=True)
+class CalibrationStage:
+    """What calibration reads besides the bundle's networks and inversion settings."""
+
+    far: float
+    batch_size: int
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -81,8 +144,43 @@ class TrainConfig:
         return Channels(self.channels or "rgbd")
 
     @property
-    def head_config(self) -> SegmenterConfig:
-        return replace(self.segmenter, channels=self.channel_set.count)
+    def data_stage(self) -> DataStage:
+        return DataStage(
+            channels=self.channels,
+            image_size=self.image_size,
+            framing=self.framing,
+            min_scans=self.min_scans,
+            val_block=self.val_block,
+            val_every=self.val_every,
+            kinds=self.head_kinds,
+            seed=self.seed,
+        )
+
+    @property
+    def gan_stage(self) -> GanStage:
+        return GanStage(self.total_steps, self.batch_size, self.latent, self.augment, self.ema, self.precision)
+
+    @property
+    def encoder_stage(self) -> EncoderStage:
+        return EncoderStage(self.encoder_steps, self.batch_size, self.invert.kappa, self.precision)
+
+    @property
+    def head_stage(self) -> HeadStage:
+        return HeadStage(
+            steps=self.head_steps,
+            batch=self.head_batch,
+            lr=self.head_lr,
+            jitter=self.head_jitter,
+            kinds=self.head_kinds,
+            network=replace(self.segmenter, channels=self.channel_set.count),
+            channels=self.channel_set,
+            seed=self.seed,
+            precision=self.precision,
+        )
+
+    @property
+    def calibration_stage(self) -> CalibrationStage:
+        return CalibrationStage(self.far, self.batch_size, self.seed)
 
     def net_config(self, critic_norm: str) -> NetConfig:
         return NetConfig(

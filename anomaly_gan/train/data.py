@@ -17,7 +17,7 @@ from anomaly_gan.data.simulate import simulate
 from anomaly_gan.data.synth import SHAPES
 from anomaly_gan.data.synth_sets import synthesise
 from anomaly_gan.data.tensor import NO_DEPTH, DepthScale, framed_arrays
-from anomaly_gan.train.config import TrainConfig
+from anomaly_gan.train.config import DataStage, TrainConfig
 
 SYNTHETIC_ROOT = Path("data/synthetic")
 
@@ -78,7 +78,7 @@ def block_split(n: int, block: int, every: int) -> tuple[np.ndarray, np.ndarray]
     return np.flatnonzero(~val), np.flatnonzero(val)
 
 
-def load_training_data(config: TrainConfig, folder: Path) -> TrainingData:
+def load_training_data(stage: DataStage, folder: Path) -> TrainingData:
     try:
         found = find_scans(folder)
     except ScanError as e:
@@ -90,33 +90,32 @@ def load_training_data(config: TrainConfig, folder: Path) -> TrainingData:
             skipped.append(str(scan))
         else:
             scans.append(scan)
-    if len(scans) < config.min_scans:
+    if len(scans) < stage.min_scans:
         raise TrainingError(
-            f"{folder}: {len(scans)} readable good scans; at least {config.min_scans} are needed to learn a class"
+            f"{folder}: {len(scans)} readable good scans; at least {stage.min_scans} are needed to learn a class"
         )
     sizes = Counter(f"{s.shape[1]}x{s.shape[0]}" for s in scans)
     if len(sizes) > 1:
         listed = ", ".join(f"{k} ({v})" for k, v in sizes.most_common())
         raise TrainingError(f"{folder}: mixed image sizes {listed}; preprocess them to one size first")
     available = channels_of(all(s.has_colour for s in scans), all(s.has_depth for s in scans))
-    channels = config.channels or available
+    channels = stage.channels or available
     if lacking(available, Channels(channels), ""):
         raise TrainingError(
             f"{folder}: --channels {channels}, but these scans are {available} only; train with --channels {available}"
         )
-    train_idx, val_idx = block_split(len(scans), config.val_block, config.val_every)
+    train_idx, val_idx = block_split(len(scans), stage.val_block, stage.val_every)
     try:
         scale = DepthScale.fit(scans[i] for i in train_idx) if Channels(available).depth else NO_DEPTH
     except ValueError as e:
         raise TrainingError(f"{folder}: {e}") from None
 
     def stack(some: list[Scan]) -> np.ndarray:
-        return framed_arrays(some, scale, config.image_size, config.framing)[0]
+        return framed_arrays(some, scale, stage.image_size, stage.framing)[0]
 
     held_out = [scans[i] for i in val_idx]
     train, validation = stack([scans[i] for i in train_idx]), stack(held_out)
-    config = replace(config, channels=channels)
-    defective, defective_ids = simulated_copies(validation, [s.id for s in held_out], config)
+    defective, defective_ids = simulated_copies(validation, [s.id for s in held_out], replace(stage, channels=channels))
     return TrainingData(
         folder,
         sorted(found.layouts),
@@ -134,15 +133,15 @@ def load_training_data(config: TrainConfig, folder: Path) -> TrainingData:
 
 
 def simulated_copies(
-    arrays: np.ndarray, ids: list[str], config: TrainConfig, copies: int = 2
+    arrays: np.ndarray, ids: list[str], stage: DataStage, copies: int = 2
 ) -> tuple[np.ndarray, list[str]]:
     """Each held-out scan `copies` times with a simulated defect (for fitting the score weights;
     the evaluation injector, data/defects.py, is never used in training or calibration)."""
-    rng = np.random.default_rng([config.seed, 11])
+    rng = np.random.default_rng([stage.seed, 11])
     out, out_ids = [], []
     for array, scan_id in zip(arrays, ids, strict=True):
         for k in range(copies):
-            defective, mask = simulate(array, rng, config.head_kinds, arrays, config.channel_set)
+            defective, mask = simulate(array, rng, stage.kinds, arrays, Channels(stage.channels))
             if mask.any():
                 out.append(defective)
                 out_ids.append(f"{scan_id}_sim{k}")

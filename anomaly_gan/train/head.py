@@ -1,7 +1,7 @@
 """Train the segmentation head on good training scans with simulated defects, G and E frozen.
 
 Each step takes a batch of training scans, gives most of them one simulated defect (data.simulate,
-the kinds in config.head_kinds), reconstructs every scan as detection would (G(E(x)) of the
+the stage's `kinds`), reconstructs every scan as detection would (G(E(x)) of the
 defective scan) and teaches the head the defect masks with focal + Dice loss. Its randomness comes
 from its own seeded streams, so a resumed run retrains the same head. The next batch is simulated
 on a worker thread while a GPU trains on this one; on the CPU, where the networks keep every core
@@ -23,7 +23,7 @@ from torch import nn
 from anomaly_gan.data.simulate import simulate
 from anomaly_gan.models.segmenter import Segmenter
 from anomaly_gan.precision import autocast
-from anomaly_gan.train.config import TrainConfig
+from anomaly_gan.train.config import HeadStage
 from anomaly_gan.train.replicas import average_gradients, broadcast_buffers, rank
 
 DEFECTIVE_SHARE = 0.8  # of each batch; the rest stay good, so the head also learns "nothing here"
@@ -60,11 +60,11 @@ def jitter(array: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([colour, depth[None]]).astype(np.float32)
 
 
-def build_head(config: TrainConfig, device: torch.device) -> Segmenter:
+def build_head(stage: HeadStage, device: torch.device) -> Segmenter:
     """The untrained head, in the default (NCHW) layout: its narrow BatchNorms (8-64 channels)
     run their backward 1.4-2.5x slower in channels-last on the CPU."""
-    torch.manual_seed(config.seed + 1)
-    return Segmenter(config.head_config).to(device)
+    torch.manual_seed(stage.seed + 1)
+    return Segmenter(stage.network).to(device)
 
 
 def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
@@ -80,14 +80,14 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 1 - (2 * (p * target).sum() + 1) / (p.sum() + target.sum() + 1)
 
 
-def defective_batch(pool: np.ndarray, config: TrainConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def defective_batch(pool: np.ndarray, stage: HeadStage, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(B, 4, S, S) scans, most with one simulated defect, and their (B, S, S) masks (of what the
     networks' channels show)."""
     scans, masks = [], []
-    for i in rng.integers(len(pool), size=config.head_batch):
-        good = jitter(pool[i], rng) if config.head_jitter else pool[i]
+    for i in rng.integers(len(pool), size=stage.batch):
+        good = jitter(pool[i], rng) if stage.jitter else pool[i]
         if rng.random() < DEFECTIVE_SHARE:
-            array, mask = simulate(good, rng, config.head_kinds, pool, config.channel_set)
+            array, mask = simulate(good, rng, stage.kinds, pool, stage.channels)
         else:
             array, mask = good, np.zeros(pool.shape[2:], bool)
         scans.append(array)
@@ -96,41 +96,41 @@ def defective_batch(pool: np.ndarray, config: TrainConfig, rng: np.random.Genera
 
 
 def _batches(
-    pool: np.ndarray, config: TrainConfig, rng: np.random.Generator, ahead: bool
+    pool: np.ndarray, stage: HeadStage, rng: np.random.Generator, ahead: bool
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """config.head_steps defective batches; with `ahead`, each simulated while the caller trains on
+    """stage.steps defective batches; with `ahead`, each simulated while the caller trains on
     the one before. One thread draws them all from `rng` in order, so the stream is the same."""
     if not ahead:
-        for _ in range(config.head_steps):
-            yield defective_batch(pool, config, rng)
+        for _ in range(stage.steps):
+            yield defective_batch(pool, stage, rng)
         return
     with ThreadPoolExecutor(1, thread_name_prefix="simulate") as worker:
-        pending = worker.submit(defective_batch, pool, config, rng)
-        for step in range(config.head_steps):
+        pending = worker.submit(defective_batch, pool, stage, rng)
+        for step in range(stage.steps):
             batch = pending.result()
-            if step + 1 < config.head_steps:
-                pending = worker.submit(defective_batch, pool, config, rng)
+            if step + 1 < stage.steps:
+                pending = worker.submit(defective_batch, pool, stage, rng)
             yield batch
 
 
 def train_head(
-    config: TrainConfig, head: nn.Module, generator: nn.Module, encoder: nn.Module, data: torch.Tensor
+    stage: HeadStage, head: nn.Module, generator: nn.Module, encoder: nn.Module, data: torch.Tensor
 ) -> Iterator[dict[str, float]]:
     """Yields one log row per step; `head` is trained in place. `data`: 4-channel training scans."""
-    rng = np.random.default_rng([config.seed, 5, *([rank()] if rank() else [])])  # ranks draw their own defects
+    rng = np.random.default_rng([stage.seed, 5, *([rank()] if rank() else [])])  # ranks draw their own defects
     pool = np.ascontiguousarray(data.cpu().numpy())
     device = data.device
-    optimiser = torch.optim.Adam(head.parameters(), config.head_lr)
+    optimiser = torch.optim.Adam(head.parameters(), stage.lr)
     # decayed to zero: the head ends where its noisy trajectory settles, not at a chance point of it
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.head_steps)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, stage.steps)
     generator.eval(), encoder.eval(), head.train()
-    for step, (scans, masks) in enumerate(_batches(pool, config, rng, device.type != "cpu")):
+    for step, (scans, masks) in enumerate(_batches(pool, stage, rng, device.type != "cpu")):
         started = time.perf_counter()
-        x = torch.from_numpy(config.channel_set.pick(scans)).to(device)
+        x = torch.from_numpy(stage.channels.pick(scans)).to(device)
         target = torch.from_numpy(masks).float().to(device)
-        with torch.no_grad(), autocast(device, config.precision):
+        with torch.no_grad(), autocast(device, stage.precision):
             recon = generator(encoder(x.contiguous(memory_format=torch.channels_last))).float()
-        with autocast(device, config.precision):
+        with autocast(device, stage.precision):
             logits = head(x, recon.contiguous()).float()
         focal, dice = focal_loss(logits, target), dice_loss(logits, target)
         loss = focal + dice

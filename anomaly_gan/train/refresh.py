@@ -10,14 +10,13 @@ from pathlib import Path
 
 from anomaly_gan.bundle.meta import MODES
 from anomaly_gan.bundle.store import Bundle, export_networks, load_bundle, write_meta
-from anomaly_gan.detect.calibrate import calibrate
-from anomaly_gan.detect.scorer import Networks, Scorer
+from anomaly_gan.detect.scorer import Networks
 from anomaly_gan.device import resolve_device
 from anomaly_gan.precision import resolve_precision
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import TrainingData, class_folder, load_training_data
 from anomaly_gan.train.head import build_head, train_head
-from anomaly_gan.train.run import Report, StageClock
+from anomaly_gan.train.run import Report, StageClock, calibrate_networks
 
 HEAD_FIELDS = ("head_steps", "head_batch", "head_lr", "head_jitter", "head_kinds", "segmenter")  # current defaults
 
@@ -76,14 +75,14 @@ def retrain_head(
     the head the current code trains. Its training summary records the new head's settings and times."""
     bundle, config, data = _prepared(bundle, config)
     clock = StageClock()
-    head = build_head(config, data.train.device)
-    for row in train_head(config, head, bundle.generator, bundle.encoder, data.train):
+    head = build_head(config.head_stage, data.train.device)
+    for row in train_head(config.head_stage, head, bundle.generator, bundle.encoder, data.train):
         report("head", config.head_steps, row)
     clock.lap("head")
     old = bundle.meta.training
     head_settings = {k: v for k, v in config.to_dict().items() if k.startswith("head")}
     training = replace(old, head_seconds=round(clock.laps["head"], 1), config={**old.config, **head_settings})
-    meta = replace(bundle.meta, segmenter=config.head_config, training=training)
+    meta = replace(bundle.meta, segmenter=config.head_stage.network, training=training)
     bundle = Bundle(bundle.path, meta, bundle.generator, bundle.critic, bundle.encoder, head)
     return _recalibrated(bundle, config, data, modes, clock, report)
 
@@ -112,7 +111,7 @@ def _prepared(bundle: Bundle, config: TrainConfig) -> tuple[Bundle, TrainConfig,
         image_size=net.image_size,
         precision=resolve_precision(config.precision, device),
     )
-    data = load_training_data(config, class_folder(config))
+    data = load_training_data(config.data_stage, class_folder(config))
     return bundle.to(device), config, replace(data, train=data.train.to(device))
 
 
@@ -120,25 +119,9 @@ def _recalibrated(
     bundle: Bundle, config: TrainConfig, data: TrainingData, modes: tuple[str, ...], clock: StageClock, report: Report
 ) -> Bundle:
     """The bundle calibrated again in `modes`; its training summary gets the new calibration time."""
-    nets = Networks(
-        bundle.generator,
-        bundle.critic,
-        bundle.encoder,
-        bundle.eager_generator,
-        bundle.meta.network.latent,
-        bundle.segmenter,
-        bundle.meta.channels,
-    )
-    scorer = Scorer(nets, bundle.meta.invert, data.train.device, config.batch_size, config.seed)
-    calibration = calibrate(
-        scorer,
-        data.validation,
-        data.validation_ids,
-        data.validation_defective,
-        data.validation_defective_ids,
-        config.far,
-        lambda mode: report("calibrate", len(modes), {"mode": mode}),
-        modes,
+    nets = Networks.of(bundle)
+    calibration = calibrate_networks(
+        nets, bundle.meta.invert, config.calibration_stage, data, data.train.device, report, modes
     )
     clock.lap("calibration")
     old = bundle.meta.training

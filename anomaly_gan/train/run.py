@@ -13,16 +13,15 @@ import numpy as np
 import torch
 
 from anomaly_gan.bundle.calibration import Calibration
-from anomaly_gan.bundle.meta import DEFAULT_MODE, MODES, BundleMeta, TrainingSummary
+from anomaly_gan.bundle.meta import DEFAULT_MODE, MODES, BundleMeta, InvertSettings, TrainingSummary
 from anomaly_gan.bundle.store import Bundle, export_networks, load_bundle, write_meta
 from anomaly_gan.detect.calibrate import calibrate
 from anomaly_gan.detect.scorer import Networks, Scorer
 from anomaly_gan.device import resolve_device
 from anomaly_gan.distributed import ALONE, World
 from anomaly_gan.models.config import NetConfig
-from anomaly_gan.models.segmenter import Segmenter
 from anomaly_gan.precision import resolve_precision
-from anomaly_gan.train.config import TrainConfig
+from anomaly_gan.train.config import CalibrationStage, TrainConfig
 from anomaly_gan.train.data import TrainingData, TrainingError, class_folder, load_training_data
 from anomaly_gan.train.head import build_head, train_head
 from anomaly_gan.train.monitor import TrainLog, save_gif, save_interpolation, save_plots, save_samples
@@ -85,30 +84,26 @@ def _check_resumable(config: TrainConfig, state: TrainState) -> None:
         raise TrainingError(f"cannot resume with different {', '.join(changed)} than the interrupted run")
 
 
-def _calibrate(
-    config: TrainConfig,
-    state: TrainState,
-    head: Segmenter | None,
+def calibrate_networks(
+    nets: Networks,
+    invert: InvertSettings,
+    stage: CalibrationStage,
     data: TrainingData,
     device: torch.device,
     report: Report,
+    modes: tuple[str, ...] = MODES,
 ) -> dict[str, Calibration]:
-    g, d, e = state.final_generator.eval(), state.critic.eval(), state.encoder.eval()
-    scorer = Scorer(
-        Networks(g, d, e, lambda: g, config.latent, head, config.channel_set),
-        config.invert,
-        device,
-        config.batch_size,
-        config.seed,
-    )
+    """One Calibration per mode, on the held-out good scans and their simulated-defect copies."""
+    scorer = Scorer(nets, invert, device, stage.batch_size, stage.seed)
     return calibrate(
         scorer,
         data.validation,
         data.validation_ids,
         data.validation_defective,
         data.validation_defective_ids,
-        config.far,
-        lambda mode: report("calibrate", len(MODES), {"mode": mode}),
+        stage.far,
+        lambda mode: report("calibrate", len(modes), {"mode": mode}),
+        modes,
     )
 
 
@@ -137,7 +132,7 @@ def train(
     if world.main:  # built-in scans are synthesised once, by rank 0
         class_folder(config, lambda n: report("synth", config.synth_count, {}))
     world.barrier("the training scans were made")
-    data = load_training_data(config, class_folder(config))
+    data = load_training_data(config.data_stage, class_folder(config))
     config = replace(config, channels=data.channels)  # --channels, or what the scans hold
     for line in data.skipped:
         report("skipped", 0, {"message": line})
@@ -162,8 +157,8 @@ def train(
     try:
         head = None
         if config.head:
-            head = build_head(config, device)
-            for row in train_head(local, head, state.final_generator, state.encoder, train_x):
+            head = build_head(config.head_stage, device)
+            for row in train_head(config.head_stage, head, state.final_generator, state.encoder, train_x):
                 log.write("head", row)
                 report("head", config.head_steps, row)
             clock.lap("head")
@@ -179,7 +174,9 @@ def train(
             raise TrainingError(
                 f"the {world.size} ranks ended with different weights ({', '.join(digests)}); nothing was exported"
             )
-        calibration = _calibrate(config, state, head, data, device, report)
+        g, d, e = state.final_generator.eval(), state.critic.eval(), state.encoder.eval()
+        nets = Networks(g, d, e, lambda: g, config.latent, head, config.channel_set)
+        calibration = calibrate_networks(nets, config.invert, config.calibration_stage, data, device, report)
         clock.lap("calibration")
         save_plots(folder, log.rows())
         save_gif(folder)
@@ -216,7 +213,7 @@ def _train_networks(
     checkpoint = (lambda: save_checkpoint(folder, state)) if folder else (lambda: None)
     try:
         with stop_at_step_boundary() as check:
-            for row in train_gan(config, objective, state, train_x):
+            for row in train_gan(config.gan_stage, objective, state, train_x):
                 log.write("gan", row)
                 report("gan", config.total_steps, row)
                 clock.lap("gan")
@@ -225,7 +222,7 @@ def _train_networks(
                 if state.step % config.checkpoint_every == 0:
                     checkpoint()
                 check(any_rank)
-            for row in train_encoder(config, state, train_x):
+            for row in train_encoder(config.encoder_stage, state, train_x):
                 log.write("encoder", row)
                 report("encoder", config.encoder_steps, row)
                 clock.lap("encoder")
@@ -309,5 +306,5 @@ def _meta(
         calibration=calibration,
         training=training,
         framing=config.framing,
-        segmenter=config.head_config if config.head else None,
+        segmenter=config.head_stage.network if config.head else None,
     )

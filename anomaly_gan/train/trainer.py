@@ -25,7 +25,7 @@ from anomaly_gan.models.config import NetConfig
 from anomaly_gan.models.dcgan import Critic, Encoder, Generator, init_weights
 from anomaly_gan.precision import autocast
 from anomaly_gan.train.augment import diff_augment
-from anomaly_gan.train.config import TrainConfig
+from anomaly_gan.train.config import EncoderStage, GanStage, TrainConfig
 from anomaly_gan.train.objectives import CriticFn, Objective
 from anomaly_gan.train.replicas import average_gradients, broadcast_buffers
 from anomaly_gan.typed_json import Count, NonNegative, first_problem
@@ -214,15 +214,15 @@ def gan_step(
 
 
 def train_gan(
-    config: TrainConfig, objective: Objective, state: TrainState, data: torch.Tensor
+    stage: GanStage, objective: Objective, state: TrainState, data: torch.Tensor
 ) -> Iterator[dict[str, float]]:
-    """Run generator updates from state.step to config.total_steps; yields one log row per step."""
+    """Run generator updates from state.step to stage.steps; yields one log row per step."""
     g, d, device = state.generator, state.critic, data.device
     data = data.contiguous(memory_format=LAYOUT)  # a no-op when already in the networks' layout
     g.train()
     d.train()
-    view = (lambda x: d(diff_augment(x))) if config.augment else d
-    for step in range(state.step, config.total_steps):
+    view = (lambda x: d(diff_augment(x))) if stage.augment else d
+    for step in range(state.step, stage.steps):
         started = time.perf_counter()
         row = gan_step(
             objective,
@@ -231,13 +231,13 @@ def train_gan(
             view,
             (state.opt_g, state.opt_d),
             step,
-            lambda: _sample(data, config.batch_size),
-            lambda: torch.randn(config.batch_size, config.latent, device=device),
-            config.precision,
+            lambda: _sample(data, stage.batch_size),
+            lambda: torch.randn(stage.batch_size, stage.latent, device=device),
+            stage.precision,
         )
         broadcast_buffers(g, d)
         if state.ema is not None:  # warm-up: early weights are forgotten quickly
-            _update_ema(state.ema, g, min(config.ema, (1 + step) / (10 + step)))
+            _update_ema(state.ema, g, min(stage.ema, (1 + step) / (10 + step)))
         state.step = step + 1
         elapsed = time.perf_counter() - started
         state.seconds += elapsed
@@ -250,21 +250,21 @@ def train_gan(
         }
 
 
-def train_encoder(config: TrainConfig, state: TrainState, data: torch.Tensor) -> Iterator[dict[str, float]]:
+def train_encoder(stage: EncoderStage, state: TrainState, data: torch.Tensor) -> Iterator[dict[str, float]]:
     """f-AnoGAN izi_f: E learns x -> z with G and D frozen, so that G(E(x)) matches x in image
     space and in the critic's feature space (weight kappa)."""
     g, d, e = state.final_generator.eval(), state.critic.eval(), state.encoder.train()
     data = data.contiguous(memory_format=LAYOUT)
     for model in (g, d):
         model.requires_grad_(False)
-    for step in range(state.encoder_step, config.encoder_steps):
+    for step in range(state.encoder_step, stage.steps):
         started = time.perf_counter()
-        real = _sample(data, config.batch_size)
-        with autocast(data.device, config.precision):
+        real = _sample(data, stage.batch_size)
+        with autocast(data.device, stage.precision):
             recon = g(e(real)).float()
             image = ((recon - real) ** 2).mean()
             feature = ((d(recon)[1] - d(real)[1]) ** 2).mean()
-            loss = image + config.invert.kappa * feature
+            loss = image + stage.kappa * feature
         state.opt_e.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(e)
