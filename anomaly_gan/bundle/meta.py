@@ -149,27 +149,30 @@ class BundleMeta:
         """Raises KeyError/TypeError on a malformed file; the loader turns that into one line.
 
         Keys a section's dataclass does not know are dropped: a later version may add some."""
-        training = _known(TrainingSummary, d["training"])
+        training = known_fields(TrainingSummary, d["training"])
         training.setdefault("calibration_seconds", 0.0)
         segmenter = d.get("segmenter")
         return cls(
             name=d["name"],
             objective=d["objective"],
-            network=NetConfig(**_known(NetConfig, d["network"])),
-            depth=DepthScale(**_known(DepthScale, d["normalisation"]["depth"])),
-            invert=InvertSettings(**_known(InvertSettings, d["invert"])),
+            network=NetConfig(**known_fields(NetConfig, d["network"])),
+            depth=DepthScale(**known_fields(DepthScale, d["normalisation"]["depth"])),
+            invert=InvertSettings(**known_fields(InvertSettings, d["invert"])),
             calibration={mode: Calibration.from_dict(c) for mode, c in d["calibration"].items()},
             training=TrainingSummary(**training),
-            framing=Framing(**_known(Framing, d["framing"])) if d.get("framing") is not None else Framing("full"),
-            segmenter=SegmenterConfig(**{**_known(SegmenterConfig, segmenter), "widths": tuple(segmenter["widths"])})
-            if segmenter
-            else None,
+            framing=Framing(**known_fields(Framing, d["framing"])) if d.get("framing") is not None else Framing("full"),
+            segmenter=_segmenter(segmenter) if segmenter else None,
             default_mode=d.get("default_mode", DEFAULT_MODE),
             package_version=d.get("package_version", "unknown"),
         )
 
 
-def _known(kind: type, section: dict) -> dict:
+def _segmenter(section: dict) -> SegmenterConfig:
+    return SegmenterConfig(**known_fields(SegmenterConfig, section | {"widths": tuple(section["widths"])}))
+
+
+def known_fields(kind: type, section: dict) -> dict:
+    """`section` without the keys dataclass `kind` does not have (written by a later version)."""
     names = {f.name for f in fields(kind)}
     return {k: v for k, v in section.items() if k in names}
 

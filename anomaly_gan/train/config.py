@@ -8,11 +8,11 @@ the config by a property of the same name: `DataStage`, `GanStage`, `EncoderStag
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from anomaly_gan.bundle.meta import InvertSettings
+from anomaly_gan.bundle.meta import InvertSettings, known_fields
 from anomaly_gan.data.channels import Channels
 from anomaly_gan.data.framing import Framing
 from anomaly_gan.data.simulate import KINDS
@@ -206,8 +206,7 @@ class TrainConfig:
         are left out and settings it added take their defaults, so older bundles still read."""
         from anomaly_gan.train.objective_settings import ObjectiveSettings
 
-        known = {f.name for f in fields(cls)}
-        d = {k: v for k, v in d.items() if k in known}
+        d = known_fields(cls, d)
         nested = {
             "objective_settings": lambda v: ObjectiveSettings(**{**v, "betas": tuple(v["betas"])}),
             "framing": lambda v: Framing(**v),
