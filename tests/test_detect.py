@@ -9,7 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from anomaly_gan.bundle.calibration import Calibration, threshold_for_far
+from anomaly_gan.bundle.calibration import DEFECT, PART, Calibration, conformal_threshold, far_warning
 from anomaly_gan.bundle.meta import InvertSettings
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.cli import app
@@ -66,23 +66,46 @@ def test_batched_refine_equals_per_scan_refine(nets) -> None:
         torch.testing.assert_close(alone.loss, together.loss[i : i + 1], rtol=1e-4, atol=1e-6)
 
 
-def test_threshold_for_false_alarm_rate_edge_cases() -> None:
-    scores = np.arange(100, dtype=float)
-    assert threshold_for_far(scores, 0.05) > 94 and threshold_for_far(scores, 0.05) <= 95
-    assert (scores >= threshold_for_far(scores, 0.05)).sum() == 5
-    assert threshold_for_far(scores, 0.0) > 99  # no good scan flagged
-    assert threshold_for_far(np.full(10, 3.0), 0.1) > 3.0  # ties: none flagged rather than all
-    assert threshold_for_far(np.array([1.0]), 0.01) > 1.0
+def test_conformal_threshold_keeps_its_promise_and_says_what_n_supports() -> None:
+    scores = np.arange(99, dtype=float)  # n = 99: k = ceil(100 * 0.95) = 95, so 4 good scans lie above it
+    assert 94 < conformal_threshold(scores, 0.05) <= 95
+    assert (scores >= conformal_threshold(scores, 0.05)).sum() == 4
+    assert conformal_threshold(scores, 0.01) > 98  # 1 / (n + 1) = 1%: the highest good scan
+    assert conformal_threshold(np.full(10, 3.0), 0.1) > 3.0  # ties: none flagged rather than all
+    assert conformal_threshold(np.array([1.0]), 0.01) > 1.0
     with pytest.raises(ValueError):
-        threshold_for_far(np.array([]), 0.01)
+        conformal_threshold(np.array([]), 0.01)
+    with pytest.raises(ValueError):
+        conformal_threshold(scores, 0.0)
 
 
-def test_calibration_standardises_on_good_scans_only() -> None:
-    good = {"a": np.array([1.0, 2.0, 3.0]), "b": np.array([10.0, 10.0, 13.0])}
-    calibration = Calibration.fit(good, {"a": 1.0, "b": 0.0}, far=0.0)
-    np.testing.assert_allclose(calibration.combine(good), (good["a"] - 2) / np.std(good["a"]))
-    assert calibration.threshold > max(calibration.good_scores)
-    assert calibration.with_far(0.34).threshold < calibration.threshold
+def test_conformal_threshold_holds_its_rate_on_new_good_scores() -> None:
+    """Exchangeable good scores: the rate of new ones flagged stays at or under the promise."""
+    rng = np.random.default_rng(0)
+    rates = []
+    for _ in range(400):
+        calibration, new = rng.standard_t(3, 75), rng.standard_t(3, 2000)
+        rates.append((new >= conformal_threshold(calibration, 0.05)).mean())
+    assert 0.035 < np.mean(rates) <= 0.05 + 0.003  # promise 5%; the old max-of-k/n rule gave about 5.2%
+
+
+def test_two_findings_standardise_on_good_scans_and_the_score_is_the_larger() -> None:
+    good = {
+        "critic": np.array([1.0, 2.0, 3.0, 2.0]),
+        "size": np.array([1.0, 1.2, 0.8, 1.0]),
+        "head": np.array([0.1, 0.2, 0.1, 0.2]),
+    }
+    weights = {PART: ({"critic": 1.0, "size": 1.0}, "equal"), DEFECT: ({"head": 1.0}, "fitted")}
+    calibration = Calibration.fit(good, weights, far=0.2)
+    findings = calibration.finding_scores(good)
+    for v in findings.values():  # each finding in good-scan spreads
+        assert abs(v.mean()) < 1e-9 and abs(v.std() - 1) < 1e-6
+    np.testing.assert_allclose(calibration.combine(good), np.maximum(findings[PART], findings[DEFECT]))
+    small = calibration.finding_scores({"critic": np.array([2.0]), "size": np.array([0.2]), "head": np.array([0.15])})
+    big = calibration.finding_scores({"critic": np.array([2.0]), "size": np.array([1.8]), "head": np.array([0.15])})
+    assert small[PART][0] == pytest.approx(big[PART][0]) and small[PART][0] > 2  # off either way
+    assert calibration.supported_far == 0.2 and calibration.with_far(0.5).threshold < calibration.threshold
+    assert far_warning(calibration, 0.1) and far_warning(calibration, 0.2) is None
 
 
 def test_bundle_calibration_comes_from_the_held_out_good_block(tiny_bundle: Path) -> None:
@@ -180,15 +203,23 @@ def test_cli_detect_writes_records_and_panels(tiny_bundle: Path, tmp_path: Path)
             "feature",
             "critic",
             "head",
+            "size",
+            "verdict",
+            "findings",
+            "fired",
+            "leading",
             "map",
         } <= set(r)
+        assert set(r["findings"]) == {"part", "defect"} and r["anomalous"] == bool(r["fired"])
+        assert r["score"] == pytest.approx(max(r["findings"].values()), abs=1e-3)
+        assert (r["defect_at"] is not None) == ("defect" in r["fired"])
         maps = np.load(out / r["map_npy"])  # combined, colour, depth in the scan's own frame
         assert (out / r["map"]).exists() and maps.shape == (3, 64, 64) and maps.dtype == np.float32
     csv_lines = (out / "results.csv").read_text().splitlines()
     assert csv_lines[0].startswith("scan,id,label,class,model,mode,score,threshold,anomalous") and len(csv_lines) == 6
-    assert ",head,map,map_npy" in csv_lines[0]
+    assert "anomalous,verdict,part,defect," in csv_lines[0] and ",size,aspect,distance,map,map_npy" in csv_lines[0]
     page = (out / "report.html").read_text()
-    assert "calibrated for a 1.0% false-alarm rate on 8 held-out good scans (fast mode)" in page
+    assert "at most 11.1% false alarms, the least 8 scans can promise (1.0% asked)" in page
     assert all(page.count(r["scan"]) >= 1 for r in records) and page.count('class="scan"') == 5
     assert "00105.png: truncated PNG" in page
     again = runner.invoke(app, ["detect", str(scans), "--model", str(tiny_bundle), "--out", str(out)])

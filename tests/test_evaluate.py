@@ -112,7 +112,15 @@ def test_cli_evaluate_cross_class_and_usage_errors(tiny_bundle: Path, tmp_path: 
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "AUROC cylinder" in result.output
+    assert "AUROC cylinder" in result.output and "part finding: AUROC" in result.output
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert set(metrics["findings"]) == {"part", "defect"} and metrics["promised_far"] == pytest.approx(1 / 9)
+    for i in range(2):  # scans with ids the bundle held out for calibration (its block 16-23)
+        write_scan(make_scan(16 + i, "sphere"), tmp_path / "classes" / "sphere", "seed")
+    args = ["evaluate", "--model", str(tiny_bundle), str(tmp_path / "classes"), "--normal-class", "sphere"]
+    unseen = runner.invoke(app, [*args, "--mode", "fast", "--out", str(tmp_path / "u"), "--unseen"])
+    assert unseen.exit_code == 0 and "left out 2 normal scans the bundle trained or calibrated on" in unseen.output
+    assert json.loads((tmp_path / "u" / "metrics.json").read_text())["normal"] == 3
     no_defects = runner.invoke(app, ["evaluate", "--model", str(tiny_bundle), str(tmp_path / "classes" / "sphere")])
     assert no_defects.exit_code == 2 and "no anomalous scans" in no_defects.output
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
+from anomaly_gan.bundle.meta import BundleError
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data import simulate as simulate_module
 from anomaly_gan.data.defects import inject
@@ -121,29 +122,26 @@ def test_a_briefly_trained_head_ranks_defects_above_good_scans_and_points_at_the
     assert np.mean(inside) > 2 * np.mean(outside)
 
 
-def test_format_1_bundles_load_and_score_without_the_head(tiny_bundle: Path, tmp_path: Path) -> None:
+def test_format_2_bundles_stop_with_one_line_saying_to_retrain(tiny_bundle: Path, tmp_path: Path) -> None:
     old = tmp_path / "old"
     shutil.copytree(tiny_bundle, old)
     meta = json.loads((old / "model.json").read_text())
-    meta["format_version"] = 1
-    del meta["framing"], meta["segmenter"]
-    for mode in meta["calibration"].values():
-        mode["weights"].pop("head", None)
+    meta["format_version"] = 2
     (old / "model.json").write_text(json.dumps(meta))
-    (old / "segmenter.pt").unlink()
-    bundle = load_bundle(old)
-    assert bundle.segmenter is None and bundle.meta.framing == Framing("full")
-    scored = Detector(bundle, DetectOptions("fast"), torch.device("cpu")).score([make_scan(7)])
-    assert "head" not in scored.scored.values and scored.boxes[0] == CropBox(0, 0, 64)
+    with pytest.raises(BundleError, match="version 2; .*reads 'anomaly-gan-bundle' versions 3 .retrain") as e:
+        load_bundle(old)
+    assert "\n" not in str(e.value)
 
 
 def test_recalibrating_an_unchanged_bundle_reproduces_its_calibration(tiny_bundle: Path) -> None:
-    """recalibrate (benchmarks.refresh_head --calibration-only) finds the bundle's own held-out scans
+    """recalibrate (retrain-head --calibration-only) finds the bundle's own held-out scans
     and simulated defects again, so the same networks give the same calibration."""
     bundle = load_bundle(tiny_bundle)
     again = recalibrate(bundle, tiny_config(tiny_bundle.parent.parent)).meta.calibration["fast"]
     stored = bundle.meta.calibration["fast"]
     np.testing.assert_allclose(again.good_scores, stored.good_scores, rtol=1e-3, atol=1e-3)
-    assert again.weights.keys() == stored.weights.keys()
-    np.testing.assert_allclose(list(again.weights.values()), list(stored.weights.values()), atol=0.02)
+    for name, finding in stored.findings.items():
+        weights = again.findings[name].weights
+        assert weights.keys() == finding.weights.keys()
+        np.testing.assert_allclose(list(weights.values()), list(finding.weights.values()), atol=0.02)
     assert again.threshold == pytest.approx(stored.threshold, rel=1e-3, abs=1e-3)

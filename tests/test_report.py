@@ -38,7 +38,11 @@ def test_rows_show_label_and_the_components_that_raised_the_score(tiny_bundle: P
     assert "<td>stain</td>" in html and "<td>good</td>" in html
     top = max(records, key=lambda r: r["score"])
     contributions = top["contributions"]
-    assert abs(sum(contributions.values()) - top["score"]) < 0.01  # they add up to the score
+    assert abs(max(top["findings"].values()) - top["score"]) < 0.01  # the score is the larger finding
+    for leading in top["leading"].values():  # each finding's leading components raised it most
+        assert [contributions[k] for k in leading] == sorted((contributions[k] for k in leading), reverse=True)
+        assert all(contributions[k] > 0 for k in leading)
+    assert top["leading"]["part"] or top["leading"]["defect"]
     raised = max(contributions, key=contributions.get)
     assert f'<div class="why"><span>{raised}</span>' in html
 

@@ -64,3 +64,31 @@ def test_recalibrating_in_place_keeps_the_networks(tiny_bundle: Path, tmp_path: 
         )
         < 1e-3
     )
+
+
+def test_a_format_2_bundle_is_refused_in_one_line_and_upgraded_by_calibrating_again(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "sphere-gan"
+    shutil.copytree(tiny_bundle, source)
+    meta = json.loads((source / "model.json").read_text())
+    meta["format_version"] = 2  # format 2: one fitted score per mode
+    meta["calibration"] = {
+        mode: {
+            "mean": c["mean"],
+            "std": c["std"],
+            "weights": {"head": 1.0},
+            "good_scores": [0.1],
+            "far": 0.01,
+            "threshold": 1.0,
+        }
+        for mode, c in meta["calibration"].items()
+    }
+    (source / "model.json").write_text(json.dumps(meta))
+    refused = runner.invoke(app, ["detect", str(tmp_path), "--model", str(source)])
+    assert refused.exit_code == 2 and "retrain-head" in refused.output and "--calibration-only" in refused.output
+    result = runner.invoke(app, ["retrain-head", str(source), "--calibration-only", "--force", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    upgraded = load_bundle(source).meta.calibration["fast"]
+    assert set(upgraded.findings) == {"part", "defect"}
+    assert abs(upgraded.threshold - load_bundle(tiny_bundle).meta.calibration["fast"].threshold) < 1e-3

@@ -44,7 +44,12 @@ CASES = {
     "threshold null": (_set("calibration.refine.threshold", None), "calibration.refine.threshold"),
     "threshold NaN": (_set("calibration.fast.threshold", math.nan), "finite number"),
     "threshold huge": (_set("calibration.fast.threshold", 1e300), "calibration.fast.threshold"),
-    "weights a string": (_set("calibration.fast.weights", "1"), "calibration.fast.weights"),
+    "weights a string": (
+        _set("calibration.fast.findings.defect.weights", "1"),
+        "calibration.fast.findings.defect.weights",
+    ),
+    "no findings": (_set("calibration.fast.findings", {}), "calibration.fast.findings"),
+    "a finding's spread zero": (_set("calibration.fast.findings.part.std", 0.0), "calibration.fast.findings.part.std"),
     "mean missing": (_set("calibration.fast.mean", KeyError), "calibration.fast.mean"),
     "good scores a string": (_set("calibration.fast.good_scores", "0.1"), "calibration.fast.good_scores"),
     "zero spread": (_set("calibration.fast.std.colour", 0.0), "calibration.fast.std.colour"),

@@ -92,7 +92,7 @@ def test_bundle_meta_reads_and_writes_the_same_json(tiny_bundle: Path) -> None:
     raw = json.loads((tiny_bundle / "model.json").read_text())
     meta = BundleMeta.from_dict(raw)
     assert json.loads(json.dumps(meta.to_dict())) == raw
-    assert meta.default_mode == raw["default_mode"] and meta.calibration["fast"].weights_origin
+    assert meta.default_mode == raw["default_mode"] and meta.calibration["fast"].findings["defect"].origin
     settings = raw["training"]["config"]["objective_settings"]
     assert settings["lr_g"] == 2e-4 and settings["smooth"] == 0.9  # the gan objective's settings travel
 

@@ -38,7 +38,7 @@ def test_bundle_is_complete_and_self_describing(tiny_bundle: Path) -> None:
         p.name for p in (tiny_bundle / "plots").iterdir()
     }
     meta = json.loads((tiny_bundle / "model.json").read_text())
-    assert meta["format_version"] == 2 and meta["objective"] == "gan" and meta["network"]["channels"] == 4
+    assert meta["format_version"] == 3 and meta["objective"] == "gan" and meta["network"]["channels"] == 4
     assert meta["framing"] == {"kind": "object", "margin": 0.25, "side": 0}
     assert meta["segmenter"]["widths"] == [8, 16, 32, 64]
     assert set(meta["calibration"]) == {"fast", "refine", "seed"}

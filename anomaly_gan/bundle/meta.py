@@ -1,7 +1,10 @@
 """model.json as typed values: everything needed to preprocess and score exactly as at calibration.
 
-`BundleMeta.to_dict()` is the JSON on disk; `from_dict` reads it back. Format 2 adds the framing
-(object-centred crops) and the segmentation head; a format-1 bundle reads as full-frame, no head.
+`BundleMeta.to_dict()` is the JSON on disk; `from_dict` reads it back. Format 2 added the framing
+(object-centred crops) and the segmentation head; format 3 the two findings (wrong part, defect)
+with conformal thresholds. Older bundles stop with one line saying what to do: a format-2 bundle is
+calibrated again (`retrain-head --calibration-only`, minutes: its networks are kept), a format-1
+bundle retrained. A single score cannot be split into two findings without the held-out scans.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from anomaly_gan.data.tensor import DepthScale
 from anomaly_gan.models.config import NetConfig, SegmenterConfig
 
 FORMAT = "anomaly-gan-bundle"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (3,)
+UPGRADABLE_VERSIONS = (2,)  # `retrain-head --calibration-only` gives them format 3's calibration
 MODES = ("fast", "refine", "seed")
 DEFAULT_MODE = "refine"  # what detect, evaluate and view use unless told otherwise
 CHANNEL_NAMES = ("R", "G", "B", "D")  # of the 4-channel scan array; a bundle lists those it sees
@@ -160,7 +164,7 @@ class BundleMeta:
             invert=InvertSettings(**known_fields(InvertSettings, d["invert"])),
             calibration={mode: Calibration.from_dict(c) for mode, c in d["calibration"].items()},
             training=TrainingSummary(**training),
-            framing=Framing(**known_fields(Framing, d["framing"])) if d.get("framing") is not None else Framing("full"),
+            framing=Framing(**known_fields(Framing, d["framing"])),
             segmenter=_segmenter(segmenter) if segmenter else None,
             default_mode=d.get("default_mode", DEFAULT_MODE),
             package_version=d.get("package_version", "unknown"),
@@ -181,8 +185,9 @@ class BundleError(ValueError):
     """A model bundle that cannot be used; the message says which file and why."""
 
 
-def read_meta(folder: Path) -> BundleMeta:
-    """model.json alone (no networks): checked format version, typed."""
+def read_meta(folder: Path, upgrade: bool = False) -> BundleMeta:
+    """model.json alone (no networks): checked format version, typed. With `upgrade`, a bundle of
+    an UPGRADABLE_VERSIONS format reads with no calibration, for the caller to calibrate again."""
     meta_path = Path(folder) / "model.json"
     if not meta_path.is_file():
         raise BundleError(f"{folder}: not a model bundle (no model.json)")
@@ -192,12 +197,18 @@ def read_meta(folder: Path) -> BundleMeta:
         raise BundleError(f"{meta_path}: unreadable ({e})") from None
     if not isinstance(raw, dict):
         raise BundleError(f"{meta_path}: not a bundle description (expected a JSON object)")
+    version = raw.get("format_version")
+    if upgrade and raw.get("format") == FORMAT and version in UPGRADABLE_VERSIONS:
+        raw = raw | {"format_version": FORMAT_VERSION, "calibration": {}}
     if raw.get("format") != FORMAT or raw.get("format_version") not in READABLE_VERSIONS:
+        advice = (
+            f"calibrate it again: anomaly-gan retrain-head {folder} --calibration-only --force"
+            if version in UPGRADABLE_VERSIONS
+            else "retrain, or use the matching anomaly-gan"
+        )
         raise BundleError(
-            f"{meta_path}: bundle format {raw.get('format')!r} version "
-            f"{raw.get('format_version')!r}; this anomaly-gan reads {FORMAT!r} "
-            f"versions {', '.join(map(str, READABLE_VERSIONS))} (retrain, or use the matching "
-            "anomaly-gan)"
+            f"{meta_path}: bundle format {raw.get('format')!r} version {version!r}; this anomaly-gan reads "
+            f"{FORMAT!r} versions {', '.join(map(str, READABLE_VERSIONS))} ({advice})"
         )
     network = raw.get("network")
     if not isinstance(network, dict):
@@ -208,7 +219,7 @@ def read_meta(folder: Path) -> BundleMeta:
             f"{meta_path}: network has {channels} channels for inputs {inputs!r}; anomaly-gan "
             "scores 4 (RGB-D), 3 (RGB) or 1 (depth)"
         )
-    problem = check_model_json(raw)
+    problem = check_model_json(raw, calibrated=bool(raw["calibration"]) or not upgrade)
     if problem:
         raise BundleError(f"{meta_path}: {problem}")
     try:

@@ -23,3 +23,12 @@ def training_overlap(refs: list[ScanRef], meta: BundleMeta) -> int:
     except ScanError:
         return 0
     return sum(r.label == NORMAL and r.source.resolve() in trained_on for r in refs)
+
+
+def unseen_refs(refs: list[ScanRef], meta: BundleMeta) -> tuple[list[ScanRef], int]:
+    """`refs` without the normal scans whose ids the bundle trained or calibrated on, and how many
+    were left out. Ids are file names: meant for the data the bundle was made from (e.g. a class
+    root whose blocks it trained on), where what is left is the scans it never saw."""
+    seen = set(meta.training.train_ids) | set(meta.training.validation_ids)
+    kept = [r for r in refs if not (r.label == NORMAL and r.id in seen)]
+    return kept, len(refs) - len(kept)

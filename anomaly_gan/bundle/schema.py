@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from anomaly_gan.bundle.calibration import Component, FindingName
 from anomaly_gan.typed_json import Bounded, Count, Finite, Modes, NonNegative, first_problem
 from anomaly_gan.typed_json import Strict as _Strict
 
@@ -55,18 +56,28 @@ class Invert(_Strict):
     seed_lr_g: NonNegative = 6e-9
 
 
+Spread = Annotated[float, Field(allow_inf_nan=False, gt=0)]
+
+
+class Finding(_Strict):
+    weights: dict[Component, Annotated[float, Field(allow_inf_nan=False, ge=0, le=1e6)]]
+    origin: str = ""
+    mean: Bounded
+    std: Spread
+
+
 class Calibration(_Strict):
     mean: dict[str, Bounded]
-    std: dict[str, Annotated[float, Field(allow_inf_nan=False, gt=0)]]
-    weights: dict[str, Annotated[float, Field(allow_inf_nan=False, ge=0, le=1e6)]]
-    weights_origin: str = ""
+    std: dict[str, Spread]
+    findings: Annotated[dict[FindingName, Finding], Field(min_length=1)]
     good_scores: Annotated[list[Bounded], Field(min_length=1)]
-    far: Annotated[float, Field(allow_inf_nan=False, ge=0, le=1)]
+    far: Annotated[float, Field(allow_inf_nan=False, gt=0, lt=1)]
     threshold: Bounded
 
     @model_validator(mode="after")
     def _weighted_components_are_described(self) -> Calibration:
-        missing = sorted(k for k in self.weights if k not in self.mean or k not in self.std)
+        weighted = {k for f in self.findings.values() for k in f.weights}
+        missing = sorted(k for k in weighted if k not in self.mean or k not in self.std)
         if missing:
             raise ValueError(f"weights for {', '.join(missing)} without their good-scan mean and spread")
         return self
@@ -108,20 +119,26 @@ class ModelJson(_Strict):
     invert: Invert
     calibration: Annotated[dict[Modes, Calibration], Field(min_length=1)]
     training: Training
-    framing: Framing | None = None
+    framing: Framing
     segmenter: Segmenter | None = None
     default_mode: Modes = "refine"
     package_version: str = "unknown"
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelJson:
-        if self.default_mode not in self.calibration:
+        if self.calibration and self.default_mode not in self.calibration:
             raise ValueError(f"default_mode {self.default_mode!r} has no calibration")
         if self.segmenter is not None and self.segmenter.channels != self.network.channels:
             raise ValueError(f"segmenter sees {self.segmenter.channels} channels, the networks {self.network.channels}")
         return self
 
 
-def check_model_json(raw: dict) -> str | None:
+class UncalibratedModelJson(ModelJson):
+    """A bundle read to be calibrated again (an older format): everything but its calibration."""
+
+    calibration: dict[Modes, Calibration] = {}
+
+
+def check_model_json(raw: dict, calibrated: bool = True) -> str | None:
     """None when `raw` has model.json's shape, else the first problem in one line: where, and what."""
-    return first_problem(ModelJson, raw)
+    return first_problem(ModelJson if calibrated else UncalibratedModelJson, raw)

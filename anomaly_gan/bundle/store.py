@@ -89,9 +89,10 @@ def write_meta(folder: Path, meta: BundleMeta) -> None:
     atomic_write_json(folder / "model.json", meta.to_dict())
 
 
-def load_bundle(folder: Path, device: torch.device | str = "cpu") -> Bundle:
+def load_bundle(folder: Path, device: torch.device | str = "cpu", upgrade: bool = False) -> Bundle:
+    """The bundle's networks and model.json; `upgrade`: see read_meta."""
     folder = Path(folder)
-    meta = read_meta(folder)
+    meta = read_meta(folder, upgrade)
     modules = {}
     for name in NETWORKS + (("segmenter",) if meta.segmenter else ()):
         path = folder / f"{name}.pt"

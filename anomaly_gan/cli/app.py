@@ -143,6 +143,8 @@ def load_detectors(
         try:
             detectors.append(Detector(load_bundle(path, device), options, device))
             caution_if_undertrained(detectors[-1].label, detectors[-1].bundle.meta.undertrained())
+            if detectors[-1].warning:
+                caution(f"model {detectors[-1].label}: {detectors[-1].warning}")
         except BundleError as e:
             if not skip_broken:
                 raise

@@ -104,14 +104,16 @@ def detect(
     ] = "top",
     no_panels: Annotated[bool, typer.Option("--no-panels", help="Same as --panels none.")] = False,
     report_top: Annotated[int, typer.Option(min=0, help="Scans shown with pictures in report.html.")] = REPORT_TOP,
-    threshold: Annotated[float | None, typer.Option(callback=finite, help="Raw score threshold.")] = None,
+    threshold: Annotated[
+        float | None, typer.Option(callback=finite, help="Score threshold, in good-scan spreads on either finding.")
+    ] = None,
     far: Annotated[
         float | None,
         typer.Option(
-            min=0.0,
+            min=0.0001,
             max=0.5,
             callback=finite,
-            help="Re-derive the threshold for this false-alarm rate on the bundle's good scans.",
+            help="Re-derive the threshold for this false-alarm rate on the bundle's held-out good scans.",
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,

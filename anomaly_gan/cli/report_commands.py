@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from anomaly_gan.bundle.meta import DEFAULT_MODE, MODES, BundleError, read_meta
-from anomaly_gan.bundle.provenance import training_overlap
+from anomaly_gan.bundle.provenance import training_overlap, unseen_refs
 from anomaly_gan.cli.app import (
     caution,
     command,
@@ -22,7 +22,7 @@ from anomaly_gan.cli.app import (
     run_folder,
     warn,
 )
-from anomaly_gan.data.labelled import labelled_refs
+from anomaly_gan.data.labelled import NORMAL, labelled_refs
 from anomaly_gan.data.scan import ScanError
 from anomaly_gan.deps import open3d
 from anomaly_gan.report.records import REPORT_TOP, Output, ResultsError
@@ -60,9 +60,16 @@ def evaluate(
     far: Annotated[
         float | None,
         typer.Option(
-            min=0.0, max=0.5, callback=finite, help="Threshold for this false-alarm rate instead of the bundle's."
+            min=0.0001, max=0.5, callback=finite, help="Threshold for this false-alarm rate instead of the bundle's."
         ),
     ] = None,
+    unseen: Annotated[
+        bool,
+        typer.Option(
+            help="Leave out the normal scans the bundle trained or calibrated on (by scan id: for the data it was "
+            "made from), so the figures are on scans it never saw."
+        ),
+    ] = False,
     out: Annotated[
         Path | None, typer.Option(help="Output folder (default: a new folder under reports/eval, named by the time).")
     ] = None,
@@ -72,7 +79,9 @@ def evaluate(
     """Measure a bundle on labelled scans: ROC/AUROC, PR/AP, F1, thresholds, pixel AUROC, AU-PRO."""
     try:
         found = labelled_refs(root, normal, anomalous or [], normal_class)
-        refs = found.refs
+        refs, left_out = unseen_refs(found.refs, read_meta(model)) if unseen else (found.refs, 0)
+        if unseen and not any(r.label == NORMAL for r in refs):
+            raise ScanError(f"--unseen left no normal scan: model {model} trained or calibrated on all of them")
         overlap = training_overlap(refs, read_meta(model))
     except (ScanError, BundleError) as e:
         raise fail(str(e)) from None
@@ -80,6 +89,8 @@ def evaluate(
     from anomaly_gan.detect.evaluate import evaluate as run_evaluate
     from anomaly_gan.report.html import render_report
 
+    if left_out:
+        console.print(f"left out {left_out} normal scans the bundle trained or calibrated on (--unseen)")
     if overlap:
         caution(
             f"{overlap} of the normal scans are this bundle's own training scans; its figures on them are "
@@ -107,6 +118,13 @@ def evaluate(
         ("accuracy at threshold", at["accuracy"]),
         ("TPR at threshold", at["tpr"]),
         ("TNR at threshold", at["tnr"]),
+        ("false alarms at threshold", at["far"]),
+        ("false alarms promised (at most)", metrics["promised_far"]),
+        *(
+            (f"{name} finding: {what}", value)
+            for name, finding in metrics["findings"].items()
+            for what, value in (("AUROC", finding["auroc"]), ("TPR", finding["tpr"]), ("false alarms", finding["fpr"]))
+        ),
         *((f"AUROC {k}", v) for k, v in metrics["auroc_by_label"].items()),
     ):
         table.add_row(name, "n/a" if value is None else f"{value:.3f}")

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from anomaly_gan.bundle.meta import BundleError, read_meta
+from anomaly_gan.bundle.calibration import far_warning
+from anomaly_gan.bundle.meta import BundleError, BundleMeta, read_meta
 from anomaly_gan.cli.app import (
+    caution,
     caution_if_undertrained,
     command,
     console,
@@ -97,7 +99,13 @@ def train(
     augment: Annotated[bool, typer.Option(help="DiffAugment on real and fake.")] = DEFAULTS.augment,
     ema: Annotated[float, typer.Option(min=0.0, max=0.99999, help="Generator EMA decay (0 = off).")] = DEFAULTS.ema,
     far: Annotated[
-        float, typer.Option(min=0.0, max=0.5, callback=finite, help="False-alarm rate for the threshold.")
+        float,
+        typer.Option(
+            min=0.0001,
+            max=0.5,
+            callback=finite,
+            help="False-alarm rate the threshold promises (n held-out good scans support 1/(n+1) and up).",
+        ),
     ] = DEFAULTS.far,
     out: Annotated[
         Path, typer.Option(help="Where bundles go: one subfolder per class and objective, e.g. sphere-gan.")
@@ -253,10 +261,20 @@ def _print_summary(bundle: Bundle) -> None:
         f"{t.validation_scans} held out, {t.minutes:.1f} min on {t.device}{processes}: {stages})"
     )
     caution_if_undertrained(meta.label, meta.undertrained())
+    console.print(f"{_threshold_line(meta)}; plots and samples in {bundle.path}")
+
+
+def _threshold_line(meta: BundleMeta) -> str:
+    """The default mode's threshold and what it promises; a caution first when --far asked for less
+    than the held-out good scans support."""
     default = meta.calibration[meta.default_mode]
-    console.print(
-        f"threshold ({meta.default_mode} mode): {default.threshold:.3f} for a {default.far:.0%} "
-        f"false-alarm rate on held-out good scans; plots and samples in {bundle.path}"
+    warning = far_warning(default, default.far)
+    if warning:
+        caution(f"model {meta.label}: {warning}")
+    return (
+        f"threshold ({meta.default_mode} mode): {default.threshold:.2f} good-scan spreads on either finding "
+        f"(wrong part, defect), for at most {max(default.far, default.supported_far):.1%} false alarms "
+        f"(split conformal on {len(default.good_scores)} held-out good scans)"
     )
 
 
@@ -276,7 +294,7 @@ def retrain_head(
     (the data its model.json names; built-in synthetic scans are made again)."""
     target = out or bundle
     try:
-        read_meta(bundle)
+        read_meta(bundle, upgrade=True)
         if out is None and not force:
             raise ValueError(f"{bundle}: retrain-head replaces this bundle; give --force, or --out for a new one")
         if out is not None and out.resolve() != bundle.resolve():
@@ -295,10 +313,8 @@ def retrain_head(
             new = refresh_bundle(bundle, target, calibration_only, device, head_steps, _Progress(progress))
     except (TrainingError, BundleError) as e:
         raise fail(f"{bundle}: {e}") from None
-    default = new.meta.calibration[new.meta.default_mode]
     console.print(
         f"bundle written to [bold]{target}[/] ({'calibration' if calibration_only else 'new head'}, "
         f"{new.meta.training.head_seconds / 60:.1f} min head, "
-        f"{new.meta.training.calibration_seconds / 60:.1f} min calibration); threshold "
-        f"({new.meta.default_mode} mode): {default.threshold:.3f} for a {default.far:.0%} false-alarm rate"
+        f"{new.meta.training.calibration_seconds / 60:.1f} min calibration); {_threshold_line(new.meta)}"
     )

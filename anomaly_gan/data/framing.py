@@ -44,6 +44,32 @@ def object_region(valid: np.ndarray) -> np.ndarray:
     return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
 
 
+@dataclass(frozen=True)
+class Silhouette:
+    """What framing measures of the object itself, which the object-centred crop hides from the
+    networks: its size (square root of its area, as a share of the frame's larger side), its
+    aspect (height / width of its bounding box) and its distance (median depth, in the scan's
+    unit). NaN throughout when the scan has no object region (no depth)."""
+
+    size: float
+    aspect: float
+    distance: float
+
+
+NO_SILHOUETTE = Silhouette(np.nan, np.nan, np.nan)
+
+
+def silhouette(scan: Scan) -> Silhouette:
+    region = object_region(scan.valid)
+    if not region.any():
+        return NO_SILHOUETTE
+    ys, xs = np.nonzero(region)
+    height, width = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+    return Silhouette(
+        float(np.sqrt(region.sum()) / max(scan.shape)), float(height / width), float(np.median(scan.depth[region]))
+    )
+
+
 def locate(scan: Scan, framing: Framing) -> CropBox:
     """The crop box of a scan; the whole frame for 'full' framing or when no object is found."""
     h, w = scan.shape

@@ -11,30 +11,38 @@ Components (higher = more anomalous):
   peak     99th percentile of the smoothed residual map (catches small local defects)
   search   the inversion's own final loss (seed mode: the publication's score)
   head     bundles with a segmentation head: mean of its HEAD_TOP highest defect probabilities
+  size, aspect, distance   the object's silhouette as framing measures it (data.framing.Silhouette),
+           from the scan itself, not the networks: the crop hides them from the networks
 Maps, (B, 3, H, W): combined (the head's defect probability, or the residual map without a head),
 colour residual, depth residual; the residual maps are lightly smoothed (3x3 Gaussian). x and
 recon are always 4-channel (data.channels): the channels a model does not see are the scan's own
 in recon, so their residual is zero.
-How the components become one score (standardised on held-out good scans, weighted) is the
+How the components become the two findings and one score (standardised on held-out good scans, weighted) is the
 bundle's Calibration; how the weights are fitted is detect.calibrate.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from anomaly_gan.bundle.calibration import (
+    ASPECT,
     COLOUR,
     CRITIC,
     DEPTH,
+    DISTANCE,
     FEATURE,
     HEAD,
     PEAK,
     RESIDUAL_COMPONENTS,
     SEARCH,
+    SIZE,
 )
 from anomaly_gan.data.channels import RGBD, Channels
+from anomaly_gan.data.framing import NO_SILHOUETTE, silhouette
+from anomaly_gan.data.scan import Scan
 from anomaly_gan.data.tensor import OBJECT_LEVEL
 
 COMPONENTS = RESIDUAL_COMPONENTS  # what components() measures besides the head
@@ -85,3 +93,14 @@ def components(
             top = max(1, round(HEAD_TOP * combined[0].numel() / 64**2))
             values[HEAD] = combined.flatten(1).topk(top, dim=1).values.mean(1)
     return values, torch.cat([combined[:, None], per_channel], dim=1)
+
+
+def silhouette_components(scans: list[Scan], channels: Channels) -> dict[str, np.ndarray]:
+    """(N,) size, aspect and distance of each scan's object; NaN for models that do not see depth
+    (the object is found in depth)."""
+    shapes = [silhouette(s) if channels.depth else NO_SILHOUETTE for s in scans]
+    return {
+        SIZE: np.array([s.size for s in shapes]),
+        ASPECT: np.array([s.aspect for s in shapes]),
+        DISTANCE: np.array([s.distance for s in shapes]),
+    }

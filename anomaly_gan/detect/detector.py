@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from anomaly_gan.bundle.calibration import PEAK, Calibration, total
+from anomaly_gan.bundle.calibration import PEAK, Calibration, FindingName, far_warning
 from anomaly_gan.bundle.meta import MODES, InvertSettings
 from anomaly_gan.bundle.store import Bundle
 from anomaly_gan.data.camera import convert_depth, to_mm
@@ -19,6 +19,7 @@ from anomaly_gan.data.channels import channels_of, lacking
 from anomaly_gan.data.framing import CropBox, uncrop
 from anomaly_gan.data.scan import Scan
 from anomaly_gan.data.tensor import DepthScale, framed_arrays
+from anomaly_gan.detect.components import silhouette_components
 from anomaly_gan.detect.scorer import Networks, Scored, Scorer
 
 
@@ -34,15 +35,16 @@ class DetectOptions:
 
 @dataclass
 class ScanScores:
-    """Scoring a list of scans: the network inputs, components/maps/reconstructions, one score
-    and one verdict per scan."""
+    """Scoring a list of scans: the network inputs, components/maps/reconstructions, each
+    finding's score, one score and one verdict per scan."""
 
     x: torch.Tensor  # (N, 4, S, S) on the CPU, in the bundle's frame (all 4 channels, data.channels)
     boxes: list[CropBox]  # where each scan's frame lies in the scan
-    scored: Scored
-    scores: np.ndarray  # (N,)
+    scored: Scored  # its values hold the silhouette components too
+    findings: dict[FindingName, np.ndarray]  # finding -> (N,) its score
+    scores: np.ndarray  # (N,) the larger finding
     anomalous: np.ndarray  # (N,) bool: score >= threshold
-    contributions: dict[str, np.ndarray]  # component -> (N,) what it added to the score
+    contributions: dict[str, np.ndarray]  # component -> (N,) what it added to its finding
 
     def part(self, start: int, stop: int) -> ScanScores:
         """Scans start..stop of this result."""
@@ -52,6 +54,7 @@ class ScanScores:
             self.x[start:stop],
             self.boxes[start:stop],
             scored,
+            {k: v[start:stop] for k, v in self.findings.items()},
             self.scores[start:stop],
             self.anomalous[start:stop],
             {k: v[start:stop] for k, v in self.contributions.items()},
@@ -73,15 +76,13 @@ class Detector:
         if options.far is not None:
             calibration = calibration.with_far(options.far)
         self.calibration: Calibration = calibration
+        self.warning = far_warning(calibration, calibration.far) if options.threshold is None else None
         if options.threshold is not None:
             self.threshold = options.threshold
             self.threshold_origin = "set with --threshold"
         else:
             self.threshold = calibration.threshold
-            self.threshold_origin = (
-                f"calibrated for a {calibration.far:.1%} false-alarm rate on "
-                f"{len(calibration.good_scores)} held-out good scans ({mode} mode)"
-            )
+            self.threshold_origin = threshold_origin(calibration, mode)
         nets = Networks.of(bundle)
         self.scorer = Scorer(nets, options.invert or bundle.meta.invert, device, options.batch_size, options.seed)
 
@@ -109,18 +110,39 @@ class Detector:
         return why
 
     def tensor(self, scans: list[Scan]) -> tuple[torch.Tensor, list[CropBox]]:
+        """The scans as network inputs in the bundle's frame, and where each frame lies."""
+        return self._framed([in_bundle_unit(s, self.bundle.meta.depth) for s in scans])
+
+    def _framed(self, in_unit: list[Scan]) -> tuple[torch.Tensor, list[CropBox]]:
         meta = self.bundle.meta
-        scans = [in_bundle_unit(s, meta.depth) for s in scans]
-        arrays, boxes = framed_arrays(scans, meta.depth, meta.network.image_size, meta.framing)
+        arrays, boxes = framed_arrays(in_unit, meta.depth, meta.network.image_size, meta.framing)
         return torch.from_numpy(arrays), boxes
 
     def score(self, scans: list[Scan]) -> ScanScores:
         """Score any number of scans (in batches of batch_size)."""
-        x, boxes = self.tensor(scans)
+        in_unit = [in_bundle_unit(s, self.bundle.meta.depth) for s in scans]
+        x, boxes = self._framed(in_unit)
         scored = self.scorer.score(x, self.mode, [s.id for s in scans])
+        scored.values |= silhouette_components(in_unit, self.bundle.meta.channels)
+        findings = self.calibration.finding_scores(scored.values)
+        scores = np.max(np.stack(list(findings.values())), axis=0)
         contributions = self.calibration.contributions(scored.values)
-        scores = total(contributions)
-        return ScanScores(x, boxes, scored, scores, scores >= self.threshold, contributions)
+        return ScanScores(x, boxes, scored, findings, scores, scores >= self.threshold, contributions)
+
+    def fired(self, s: ScanScores, i: int) -> list[FindingName]:
+        """The findings of scan i at or above the threshold."""
+        return [name for name, v in s.findings.items() if v[i] >= self.threshold]
+
+
+def threshold_origin(calibration: Calibration, mode: str) -> str:
+    """How the threshold was set and what it promises, in one line."""
+    n, far, least = len(calibration.good_scores), calibration.far, calibration.supported_far
+    if far >= least:
+        return f"calibrated for a {far:.1%} false-alarm rate on {n} held-out good scans ({mode} mode, split conformal)"
+    return (
+        f"calibrated on {n} held-out good scans ({mode} mode, split conformal): at most {least:.1%} false alarms, "
+        f"the least {n} scans can promise ({far:.1%} asked)"
+    )
 
 
 def in_bundle_unit(scan: Scan, scale: DepthScale) -> Scan:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 from anomaly_gan.data.framing import object_region
 from anomaly_gan.data.labelled import NORMAL
@@ -58,6 +59,21 @@ class PixelTruth:
         }
 
 
+def finding_metrics(labels: np.ndarray, found: list[tuple[dict[str, float], list[str]]]) -> dict[str, dict]:
+    """Per finding: its own AUROC, and the share of anomalous (tpr) and normal (fpr) scans it fired on."""
+    out = {}
+    for name in found[0][0] if found else []:
+        score = np.array([findings[name] for findings, _ in found])
+        fired = np.array([name in f for _, f in found])
+        both = 0 < labels.sum() < len(labels)
+        out[name] = {
+            "auroc": float(roc_auc_score(labels, score)) if both else None,
+            "tpr": float(fired[labels == 1].mean()) if labels.any() else None,
+            "fpr": float(fired[labels == 0].mean()) if (labels == 0).any() else None,
+        }
+    return out
+
+
 def object_pixels(scan: Scan) -> np.ndarray:
     """The object (largest region of valid depth; the whole frame without depth) and its defect
     mask, dilated by 2 pixels."""
@@ -74,11 +90,13 @@ def evaluate(
     results = detect(
         refs, [detector], out, output, Results(models_used([detector]), detector.mode), on_batch, on_scored=truth
     )
-    found = [(r.label, r.score) for r in read_records(out)]
-    labels = np.array([label != NORMAL for label, _ in found], int)
-    scores = np.array([score for _, score in found])
+    found = [(r.label, r.score, r.findings, r.fired) for r in read_records(out)]
+    labels = np.array([label != NORMAL for label, *_ in found], int)
+    scores = np.array([score for _, score, *_ in found])
     metrics = image_metrics(labels, scores, detector.threshold)
-    metrics["auroc_by_label"] = auroc_by_label([label for label, _ in found], scores, NORMAL)
+    metrics["auroc_by_label"] = auroc_by_label([label for label, *_ in found], scores, NORMAL)
+    metrics["findings"] = finding_metrics(labels, [(findings, fired) for *_, findings, fired in found])
+    metrics["promised_far"] = max(detector.calibration.far, detector.calibration.supported_far)
     metrics.update(truth.metrics())
     metrics["model"] = str(detector.bundle.path)
     metrics["mode"] = detector.mode

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from anomaly_gan.bundle.calibration import DEFECT
 from anomaly_gan.data.channels import Channels
 from anomaly_gan.data.layouts import ScanRef, iter_scans
 from anomaly_gan.data.scan import Scan, ScanError
@@ -304,6 +305,8 @@ def _record(scan: Scan, plan: _Plan, detector: Detector, s: ScanScores, out: Pat
     if output.save_maps:
         npy = out / "maps" / f"{plan.name}.npy"
         atomic_save_npy(npy, s.scan_maps(i, scan.shape))
+    fired = detector.fired(s, i)
+    contributions = {k: round(float(v[i]), 3) for k, v in s.contributions.items()}
     return Record(
         scan=str(scan.source),
         id=scan.id,
@@ -317,5 +320,15 @@ def _record(scan: Scan, plan: _Plan, detector: Detector, s: ScanScores, out: Pat
         components={k: float(v[i]) for k, v in s.scored.values.items()},
         map=str(panel.relative_to(out)) if panel else None,
         map_npy=str(npy.relative_to(out)) if npy else None,
-        contributions={k: round(float(v[i]), 3) for k, v in s.contributions.items()},
+        contributions=contributions,
+        findings={k: round(float(v[i]), 3) for k, v in s.findings.items()},
+        fired=list(fired),
+        defect_at=_peak(s.scan_maps(i, scan.shape)[0]) if DEFECT in fired else None,
+        leading=detector.calibration.leading(contributions),
     )
+
+
+def _peak(combined: np.ndarray) -> list[int]:
+    """[x, y] of the combined map's highest point."""
+    y, x = np.unravel_index(int(np.argmax(combined)), combined.shape)
+    return [int(x), int(y)]

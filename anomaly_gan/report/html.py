@@ -23,6 +23,7 @@ import numpy as np
 
 from anomaly_gan.fsutil import atomic_write_chunks
 from anomaly_gan.report.records import (
+    FINDING_TITLES,
     RECORDS,
     REPORT_TOP,
     RUN,
@@ -90,7 +91,7 @@ function drawAll(){const v=rowsView(),pages=Math.max(1,Math.ceil(v.length/PAGE))
   const body=v.slice(page*PAGE,(page+1)*PAGE).map((r,i)=>`<tr><td class="num">${page*PAGE+i+1}</td>
 <td class="file">${esc(r[0])}</td><td>${esc(r[1])}</td><td>${esc(r[2])}</td><td class="num">${r[3].toFixed(3)}</td>
 <td class="num">${r[4].toFixed(3)}</td>
-<td>${r[5]?'<span class="bad">ANOMALOUS</span>':'<span class="ok">good</span>'}</td>
+<td>${r[5]?`<span class="bad">${esc(r[7])}</span>`:'<span class="ok">good</span>'}</td>
 <td>${r[6]?`<a href="${esc(r[6])}">panel</a>`:''}</td></tr>`).join('');
   document.getElementById('all').innerHTML=`<table class="scans">${head}${body}</table>`;
   document.querySelector('.pager').innerHTML=pages<2?'':`<button onclick="turn(-1)">&larr;</button>
@@ -113,11 +114,14 @@ def _thumbnail(path: Path) -> str:
 
 
 def _why(record: Record) -> str:
-    """A bar per component that raised the score, largest first: 1 = one good-scan spread."""
+    """Each finding's score, then a bar per component that raised one, largest first: 1 = one
+    good-scan spread."""
+    findings = ", ".join(f"{FINDING_TITLES.get(k, k)} {v:+.1f}" for k, v in record.findings.items())
+    head = f'<div class="legend">{html.escape(findings)}</div>' if findings else ""
     raised = sorted(((v, k) for k, v in record.contributions.items() if v >= 0.05), reverse=True)[:3]
     if not raised:
-        return '<span class="legend">like good scans</span>'
-    return "".join(
+        return head + '<span class="legend">like good scans</span>'
+    return head + "".join(
         f'<div class="why"><span>{html.escape(k)}</span><i style="width:{min(v, 8) * 10:.0f}px"></i>'
         f"<b>+{v:.1f}</b></div>"
         for v, k in raised
@@ -220,7 +224,7 @@ def _panel_link(path: str | None, folder: Path, roots: list[Path]) -> str | None
 
 
 def _top_row(rank: int, r: Record, folder: Path, roots: list[Path]) -> str:
-    verdict = '<span class="bad">ANOMALOUS</span>' if r.anomalous else '<span class="ok">good</span>'
+    verdict = f'<span class="bad">{html.escape(r.verdict)}</span>' if r.anomalous else '<span class="ok">good</span>'
     alt = html.escape(f"{r.scan}  score {r.score:.3f}")
     link = _panel_link(r.map, folder, roots)
     picture = (
@@ -248,6 +252,7 @@ def _table_rows(folder: Path, roots: list[Path]) -> Iterator[str]:
             round(r.threshold, 4),
             int(r.anomalous),
             _panel_link(r.map, folder, roots),
+            r.verdict,
         ]
         yield ("," if n else "") + json.dumps(row).replace("</", "<\\/") + "\n"
 

@@ -30,7 +30,10 @@ RECORDS = "results.jsonl"
 TABLE = "results.csv"
 PANELS = ("top", "all", "none")
 REPORT_TOP = 500  # scans shown with pictures in the report, and given a panel by default
-HEAD_FIELDS = ("scan", "id", "label", "class", "model", "mode", "score", "threshold", "anomalous")
+HEAD_FIELDS = ("scan", "id", "label", "class", "model", "mode", "score", "threshold", "anomalous", "verdict")
+FINDING_FIELDS = ("part", "defect")  # CSV columns: each finding's score (bundle.calibration's findings)
+FINDING_TITLES = {"part": "wrong part", "defect": "defect"}  # how reports name them
+NESTED_FIELDS = ("findings", "fired", "defect_at", "leading", "scores_by_class", "contributions")
 TAIL_FIELDS = ("map", "map_npy")
 
 
@@ -59,7 +62,25 @@ class Record:
     map: str | None  # panel picture, relative to the results folder; None when no panel was drawn
     map_npy: str | None = None
     scores_by_class: dict[str, float] | None = None  # with several bundles
-    contributions: dict[str, float] = field(default_factory=dict)  # what each component added to the score
+    contributions: dict[str, float] = field(default_factory=dict)  # what each component added to its finding
+    findings: dict[str, float] = field(default_factory=dict)  # finding ("part", "defect") -> its score
+    fired: list[str] = field(default_factory=list)  # the findings at or above the threshold
+    defect_at: list[int] | None = None  # [x, y] of the map's peak in the scan's frame, when "defect" fired
+    leading: dict[str, list[str]] = field(default_factory=dict)  # per finding, the components that raised it most
+
+    @property
+    def verdict(self) -> str:
+        """What fired, in words: "good", "wrong part (critic, size)", "defect at (x, y) (head)" or both."""
+        said = []
+        for name in self.fired:
+            why = f" ({', '.join(self.leading[name])})" if self.leading.get(name) else ""
+            where = f" at ({self.defect_at[0]}, {self.defect_at[1]})" if name == "defect" and self.defect_at else ""
+            said.append(f"{FINDING_TITLES.get(name, name)}{where}{why}")
+        return " and ".join(said) if said else ("anomalous" if self.anomalous else "good")
+
+    def to_row(self) -> dict:
+        """The CSV row: the record with each finding's score as a column of its own."""
+        return self.to_dict() | {k: self.findings.get(k) for k in FINDING_FIELDS}
 
     def to_dict(self) -> dict:
         d = {
@@ -72,6 +93,11 @@ class Record:
             "score": self.score,
             "threshold": self.threshold,
             "anomalous": self.anomalous,
+            "verdict": self.verdict,
+            "findings": self.findings,
+            "fired": self.fired,
+            "defect_at": self.defect_at,
+            "leading": self.leading,
             **self.components,
             "map": self.map,
             "map_npy": self.map_npy,
@@ -83,7 +109,7 @@ class Record:
 
     @classmethod
     def from_dict(cls, d: dict) -> Record:
-        fixed = {*HEAD_FIELDS, *TAIL_FIELDS, "scores_by_class", "contributions"}
+        fixed = {*HEAD_FIELDS, *TAIL_FIELDS, *NESTED_FIELDS}
         return cls(
             d["scan"],
             d["id"],
@@ -99,6 +125,10 @@ class Record:
             d.get("map_npy"),
             d.get("scores_by_class"),
             d.get("contributions", {}),
+            d.get("findings", {}),
+            d.get("fired", []),
+            d.get("defect_at"),
+            d.get("leading", {}),
         )
 
 
@@ -256,7 +286,7 @@ class ResultsWriter:
         first = next(read_records(folder), None)
         if first is not None:  # resumed: the table's own last row may be torn, so it is rebuilt
             self._open_csv(list(first.components))
-            self._csv.writerows(r.to_dict() for r in read_records(folder))
+            self._csv.writerows(r.to_row() for r in read_records(folder))
         self._jsonl = (folder / RECORDS).open("a", encoding="utf-8")
         self.save()
 
@@ -265,7 +295,7 @@ class ResultsWriter:
             self._jsonl.write(json.dumps(r.to_dict()) + "\n")
             if self._csv is None:
                 self._open_csv(list(r.components))
-            self._csv.writerow(r.to_dict())
+            self._csv.writerow(r.to_row())
             self.results.scans += 1
             self.results.anomalous += r.anomalous
         self._jsonl.flush()
@@ -287,7 +317,7 @@ class ResultsWriter:
         """The CSV's columns follow the first record's components."""
         self._csv_file = (self.folder / TABLE).open("w", encoding="utf-8", newline="")
         self._csv = csv.DictWriter(
-            self._csv_file, fieldnames=[*HEAD_FIELDS, *components, *TAIL_FIELDS], extrasaction="ignore"
+            self._csv_file, fieldnames=[*HEAD_FIELDS, *FINDING_FIELDS, *components, *TAIL_FIELDS], extrasaction="ignore"
         )
         self._csv.writeheader()
 

@@ -4,7 +4,7 @@ one line naming the file and the field, never half-way through writing a report.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -68,6 +68,11 @@ class RecordJson(Strict):
     map_npy: Name | None = None
     scores_by_class: dict[str, float] | None = None
     contributions: dict[str, float] = {}
+    verdict: Name = ""
+    findings: dict[str, float] = {}
+    fired: list[Literal["part", "defect"]] = []
+    defect_at: Annotated[list[int], Field(min_length=2, max_length=2)] | None = None
+    leading: dict[str, list[Name]] = {}
 
     @model_validator(mode="after")
     def _components_are_numbers(self) -> RecordJson:

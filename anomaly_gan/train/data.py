@@ -17,6 +17,7 @@ from anomaly_gan.data.simulate import simulate
 from anomaly_gan.data.synth import SHAPES
 from anomaly_gan.data.synth_sets import synthesise
 from anomaly_gan.data.tensor import NO_DEPTH, DepthScale, framed_arrays
+from anomaly_gan.detect.components import silhouette_components
 from anomaly_gan.train.config import DataStage, TrainConfig
 
 SYNTHETIC_ROOT = Path("data/synthetic")
@@ -37,6 +38,7 @@ class TrainingData:
     validation: torch.Tensor
     validation_defective: torch.Tensor  # the held-out scans again, with simulated defects
     validation_ids: list[str]
+    validation_silhouettes: dict[str, np.ndarray]  # size, aspect, distance of each held-out scan's object
     validation_defective_ids: list[str]
     skipped: list[str]
     train_ids: list[str]
@@ -126,6 +128,7 @@ def load_training_data(stage: DataStage, folder: Path) -> TrainingData:
         torch.from_numpy(validation),
         torch.from_numpy(defective),
         [s.id for s in held_out],
+        silhouette_components(held_out, Channels(channels)),
         defective_ids,
         skipped,
         [scans[i].id for i in train_idx],

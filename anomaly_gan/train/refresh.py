@@ -34,7 +34,7 @@ def refresh_bundle(
     the bundle recorded, the head's the current defaults (`head_steps` if given). The new bundle is
     built beside `out` and moved into place at the end, so an interrupted refresh leaves `out` as it
     was. The caller decides whether an existing `out` may be replaced."""
-    bundle = load_bundle(source)
+    bundle = load_bundle(source, upgrade=True)
     meta = bundle.meta
     recorded = TrainConfig.from_dict(meta.training.config)
     defaults = TrainConfig(name=meta.name)

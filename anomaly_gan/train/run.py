@@ -99,6 +99,7 @@ def calibrate_networks(
         scorer,
         data.validation,
         data.validation_ids,
+        data.validation_silhouettes,
         data.validation_defective,
         data.validation_defective_ids,
         stage.far,
