@@ -83,8 +83,9 @@ class Calibration:
             for name, (ws, origin) in weights.items()
         }
         calibration = cls(mean, std, findings, far=far)
+        contributions, n = calibration.contributions(good), len(next(iter(good.values())))
         for name, finding in findings.items():
-            raw = calibration._weighted_sum(name, good)
+            raw = calibration._weighted_sum(name, contributions, n)
             finding.mean, finding.std = float(raw.mean()), float(max(raw.std(), 1e-8))
         calibration.good_scores = calibration.combine(good).tolist()
         calibration.threshold = conformal_threshold(np.array(calibration.good_scores), far)
@@ -109,17 +110,16 @@ class Calibration:
                 out[name] = weight * np.nan_to_num(z, nan=0.0)
         return out
 
-    def _weighted_sum(self, name: FindingName, values: dict[str, np.ndarray]) -> np.ndarray:
-        contributions = self.contributions(values)
-        n = len(next(iter(values.values())))
-        return np.asarray(
-            sum((contributions[k] for k in self.findings[name].weights if k in contributions), np.zeros(n)),
-            dtype=np.float64,
-        )
+    def _weighted_sum(self, name: FindingName, contributions: dict[str, np.ndarray], n: int) -> np.ndarray:
+        weighted = [contributions[k] for k in self.findings[name].weights if k in contributions]
+        return np.asarray(sum(weighted, np.zeros(n)), dtype=np.float64)
 
     def finding_scores(self, values: dict[str, np.ndarray]) -> dict[FindingName, np.ndarray]:
         """Each finding's score per scan, in good-scan spreads above the average good scan."""
-        return {name: (self._weighted_sum(name, values) - f.mean) / f.std for name, f in self.findings.items()}
+        contributions, n = self.contributions(values), len(next(iter(values.values())))
+        return {
+            name: (self._weighted_sum(name, contributions, n) - f.mean) / f.std for name, f in self.findings.items()
+        }
 
     def leading(self, contributions: dict[str, float], top: int = 2) -> dict[FindingName, list[str]]:
         """Per finding, the components that raised it most (one scan's contributions)."""
