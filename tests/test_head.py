@@ -128,7 +128,8 @@ def test_format_2_bundles_stop_with_one_line_saying_to_retrain(tiny_bundle: Path
     meta = json.loads((old / "model.json").read_text())
     meta["format_version"] = 2
     (old / "model.json").write_text(json.dumps(meta))
-    with pytest.raises(BundleError, match="version 2; .*reads 'anomaly-gan-bundle' versions 3 .retrain") as e:
+    says = "version 2; .*reads 'anomaly-gan-bundle' versions 3 .calibrate it again: anomaly-gan retrain-head .* --cal"
+    with pytest.raises(BundleError, match=says) as e:
         load_bundle(old)
     assert "\n" not in str(e.value)
 
