@@ -22,7 +22,8 @@ import torch
 
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.layouts import find_scans, iter_scans
-from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.detector import Detector
+from anomaly_gan.detect.judge import DetectOptions
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import load_training_data
 from anomaly_gan.train.objectives import OBJECTIVES

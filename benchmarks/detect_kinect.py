@@ -23,9 +23,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.defects import DEFECTS
 from anomaly_gan.data.layouts import find_scans, iter_scans
-from anomaly_gan.detect.detector import DetectOptions, Detector, ScanScores
+from anomaly_gan.detect.detector import Detector
 from anomaly_gan.detect.evaluate import PixelTruth
 from anomaly_gan.detect.invert import invert_seed_unbatched
+from anomaly_gan.detect.judge import DetectOptions, ScanScores
 from anomaly_gan.fsutil import atomic_write_text
 from benchmarks.protocol import (
     CLASSES,

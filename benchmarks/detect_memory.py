@@ -23,7 +23,8 @@ import torch
 
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.layouts import find_scans, iter_scans
-from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.detector import Detector
+from anomaly_gan.detect.judge import DetectOptions
 from anomaly_gan.report.records import read_results
 from benchmarks.protocol import KINECT, MODELS, ROOT, Report, machine, scratch
 

@@ -22,7 +22,8 @@ import torch
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.digits import DIGITS, write_digits
 from anomaly_gan.data.layouts import find_scans, iter_scans
-from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.detector import Detector
+from anomaly_gan.detect.judge import DetectOptions
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.run import train
 from benchmarks.protocol import ROOT, Report, auroc, block_split, machine, scratch, timed_score

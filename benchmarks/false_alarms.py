@@ -27,7 +27,8 @@ from scipy.stats import beta
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.data.scan import Scan
-from anomaly_gan.detect.detector import DetectOptions, Detector, ScanScores
+from anomaly_gan.detect.detector import Detector
+from anomaly_gan.detect.judge import DetectOptions, ScanScores
 from benchmarks.protocol import (
     CLASSES,
     KINECT,

@@ -30,8 +30,9 @@ from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.defects import DEFECTS
 from anomaly_gan.data.framing import Framing, crop, locate
 from anomaly_gan.data.scan import Scan
-from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.detector import Detector
 from anomaly_gan.detect.evaluate import PixelTruth
+from anomaly_gan.detect.judge import DetectOptions
 from anomaly_gan.report.metrics import pixel_auroc
 from benchmarks.protocol import (
     ROOT,

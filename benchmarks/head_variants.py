@@ -21,8 +21,9 @@ import torch
 
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.defects import DEFECTS
-from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.detector import Detector
 from anomaly_gan.detect.evaluate import PixelTruth
+from anomaly_gan.detect.judge import DetectOptions
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.refresh import retrain_head
 from benchmarks.protocol import ROOT, VALIDATION_SEED, Report, auroc, machine, validation

@@ -15,8 +15,9 @@ import argparse
 import torch
 
 from anomaly_gan.bundle.store import load_bundle
-from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.detector import Detector
 from anomaly_gan.detect.evaluate import evaluate, labelled_refs
+from anomaly_gan.detect.judge import DetectOptions
 from anomaly_gan.fsutil import atomic_write_bytes, atomic_write_text, prepare_output_dir
 from anomaly_gan.report.html import render_report
 from anomaly_gan.report.plots import roc_figure

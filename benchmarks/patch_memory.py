@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.defects import DEFECTS
 from anomaly_gan.data.scan import Scan
-from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.detector import Detector
+from anomaly_gan.detect.judge import DetectOptions
 from benchmarks.protocol import ROOT, VALIDATION_SEED, Report, auroc, machine, validation
 
 MEMORY = 20_000

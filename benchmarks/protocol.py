@@ -25,7 +25,8 @@ from anomaly_gan.bundle.meta import read_meta
 from anomaly_gan.data.defects import DEFECTS, inject
 from anomaly_gan.data.layouts import ScanRef, find_scans, iter_scans
 from anomaly_gan.data.scan import Scan, ScanError
-from anomaly_gan.detect.detector import Detector, ScanScores
+from anomaly_gan.detect.detector import Detector
+from anomaly_gan.detect.judge import ScanScores
 from anomaly_gan.fsutil import atomic_write_text
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.run import train

@@ -19,7 +19,8 @@ import torch
 
 from anomaly_gan.bundle.meta import read_meta
 from anomaly_gan.bundle.store import load_bundle
-from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.detector import Detector
+from anomaly_gan.detect.judge import DetectOptions
 from anomaly_gan.fsutil import atomic_write_text
 from benchmarks.protocol import (
     CLASSES,

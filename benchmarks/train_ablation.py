@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 
 from anomaly_gan.bundle.store import load_bundle
-from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.detector import Detector
+from anomaly_gan.detect.judge import DetectOptions
 from benchmarks.protocol import (
     CLASSES,
     KINECT,

@@ -36,7 +36,8 @@ from torch.profiler import ProfilerActivity, profile
 
 from anomaly_gan.bundle.meta import read_meta
 from anomaly_gan.bundle.store import load_bundle
-from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.detector import Detector
+from anomaly_gan.detect.judge import DetectOptions
 from anomaly_gan.fsutil import atomic_write_text
 from anomaly_gan.precision import resolve_precision
 from anomaly_gan.train.config import TrainConfig

@@ -19,7 +19,8 @@ from anomaly_gan.data.digits import write_digits
 from anomaly_gan.data.layouts import find_scans, load_scan
 from anomaly_gan.data.synth_sets import synthesise
 from anomaly_gan.data.writers import write_scan
-from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.detector import Detector
+from anomaly_gan.detect.judge import DetectOptions
 from anomaly_gan.models.config import NetConfig
 from anomaly_gan.models.dcgan import Critic, Encoder, Generator
 from anomaly_gan.train.run import train

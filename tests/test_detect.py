@@ -15,8 +15,9 @@ from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.cli import app
 from anomaly_gan.data.layouts import find_scans, iter_scans
 from anomaly_gan.data.writers import write_scan
-from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.detector import Detector
 from anomaly_gan.detect.invert import invert_refine, invert_seed, invert_seed_unbatched
+from anomaly_gan.detect.judge import DetectOptions
 from anomaly_gan.detect.scorer import Networks, Scorer
 from anomaly_gan.models.config import NetConfig
 from anomaly_gan.models.dcgan import Critic, Encoder, Generator

@@ -16,7 +16,8 @@ from anomaly_gan.data import simulate as simulate_module
 from anomaly_gan.data.defects import inject
 from anomaly_gan.data.framing import CropBox, Framing, crop, locate, uncrop
 from anomaly_gan.data.simulate import KINDS, kinds_without, simulate
-from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.detector import Detector
+from anomaly_gan.detect.judge import DetectOptions
 from anomaly_gan.train.head import defective_batch, jitter
 from anomaly_gan.train.refresh import recalibrate, retrain_head
 from tests.conftest import make_scan, tiny_config, write_class

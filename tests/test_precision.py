@@ -13,7 +13,8 @@ from anomaly_gan import precision
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.cli import app
 from anomaly_gan.data.layouts import find_scans, iter_scans
-from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.detector import Detector
+from anomaly_gan.detect.judge import DetectOptions
 from anomaly_gan.precision import resolve_precision
 from anomaly_gan.train.run import train
 from tests.conftest import tiny_config, write_class

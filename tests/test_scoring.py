@@ -10,7 +10,8 @@ from anomaly_gan.bundle.meta import BundleMeta
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.detect.calibrate import fit_weights
 from anomaly_gan.detect.components import COMPONENTS, components, residual_maps
-from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.detector import Detector
+from anomaly_gan.detect.judge import DetectOptions
 from anomaly_gan.train.augment import diff_augment
 from tests.conftest import make_scan
 

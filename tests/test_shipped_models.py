@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 from anomaly_gan.bundle.meta import read_meta
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.cli import app
-from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.detector import Detector
+from anomaly_gan.detect.judge import DetectOptions
 from tests.conftest import make_scan, saved_records, write_class
 
 SHIPPED = Path(__file__).resolve().parents[1] / "models" / "kinect"

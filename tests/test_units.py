@@ -12,7 +12,8 @@ import torch
 from anomaly_gan.bundle.store import load_bundle
 from anomaly_gan.data.camera import convert_depth, to_mm
 from anomaly_gan.data.writers import write_scan
-from anomaly_gan.detect.detector import DetectOptions, Detector
+from anomaly_gan.detect.detector import Detector
+from anomaly_gan.detect.judge import DetectOptions
 from tests.conftest import make_scan, saved_records
 from tests.test_faults import GOOD, detect, good_folder
 

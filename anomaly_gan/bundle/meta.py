@@ -9,6 +9,7 @@ bundle retrained. A single score cannot be split into two findings without the h
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -227,3 +228,18 @@ def read_meta(folder: Path, upgrade: bool = False) -> BundleMeta:
     except (KeyError, TypeError, ValueError) as e:
         detail = " ".join(str(e).split())
         raise BundleError(f"{meta_path}: malformed model.json ({type(e).__name__}: {detail})") from None
+
+
+NETWORK_FILES = ("generator.pt", "critic.pt", "encoder.pt", "segmenter.pt")
+ONNX_SCORER = "scorer.onnx"  # written by `anomaly-gan export --onnx`, beside the networks it came from
+
+
+def networks_digest(folder: Path) -> str:
+    """A digest of the bundle's network files: an exported scorer.onnx records it, so one made from
+    other networks (the bundle trained or its head retrained since) is refused, not run."""
+    digest = hashlib.sha256()
+    for name in NETWORK_FILES:
+        path = folder / name
+        if path.is_file():
+            digest.update(name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import torch
 
-from anomaly_gan.bundle.calibration import Calibration
 from anomaly_gan.bundle.meta import BundleError, BundleMeta, read_meta
 from anomaly_gan.fsutil import atomic_write_bytes, atomic_write_json
 from anomaly_gan.models.config import NetConfig
@@ -46,13 +45,6 @@ class Bundle:
     @property
     def label(self) -> str:
         return self.meta.label
-
-    def calibration(self, mode: str) -> Calibration:
-        if mode not in self.meta.calibration:
-            raise BundleError(
-                f"{self.path}: no calibration for mode {mode!r} (it has {', '.join(self.meta.calibration)})"
-            )
-        return self.meta.calibration[mode]
 
     def eager_generator(self) -> Generator:
         """An nn.Module copy of the generator (seed mode needs per-scan weight copies)."""

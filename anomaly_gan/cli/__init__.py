@@ -3,6 +3,7 @@
 from anomaly_gan.cli import (  # noqa: F401  (importing registers the verbs)
     data_commands,
     detect_command,
+    line_commands,
     report_commands,
     train_command,
 )

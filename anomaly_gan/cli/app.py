@@ -34,7 +34,7 @@ from anomaly_gan.fsutil import OutputExistsError, describe_os_error, prepare_out
 if TYPE_CHECKING:  # the networks load only when a command needs them, after its cheap checks
     import torch
 
-    from anomaly_gan.detect.detector import DetectOptions, Detector
+    from anomaly_gan.detect.judge import DetectOptions, Judge
 
 app = typer.Typer(
     help="Find defects in RGB-D scans with a DCGAN trained on good parts only.\n\n"
@@ -130,19 +130,21 @@ def caution_if_undertrained(label: str, reason: str) -> None:
         caution(f"model {label} looks undertrained ({reason}); its verdicts are unreliable, train longer")
 
 
-def load_detectors(
-    paths: list[Path], options: DetectOptions, device: torch.device, skip_broken: bool
-) -> list[Detector]:
-    """One detector per bundle. Bundles found under --models that cannot be used are skipped with a
-    warning (one broken folder must not stop a plant's inspection); a --model given by name is not."""
-    from anomaly_gan.bundle.store import load_bundle
-    from anomaly_gan.detect.detector import Detector
+RUNTIMES = ("torch", "onnx")
 
+
+def load_detectors(
+    paths: list[Path], options: DetectOptions, device: torch.device | None, skip_broken: bool, runtime: str = "torch"
+) -> list[Judge]:
+    """One detector per bundle (runtime torch: its TorchScript networks on `device`; onnx: its
+    exported scorer.onnx, without importing torch; device None). Bundles found under --models that cannot be used
+    are skipped with a warning (one broken folder must not stop a plant's inspection); a --model
+    given by name is not."""
     detectors = []
     for path in paths:
         try:
-            detectors.append(Detector(load_bundle(path, device), options, device))
-            caution_if_undertrained(detectors[-1].label, detectors[-1].bundle.meta.undertrained())
+            detectors.append(_detector(path, options, device, runtime))
+            caution_if_undertrained(detectors[-1].label, detectors[-1].meta.undertrained())
             if detectors[-1].warning:
                 caution(f"model {detectors[-1].label}: {detectors[-1].warning}")
         except BundleError as e:
@@ -152,6 +154,17 @@ def load_detectors(
     if not detectors:
         raise BundleError(f"{paths[0].parent}: none of its {len(paths)} bundles can be used")
     return detectors
+
+
+def _detector(path: Path, options: DetectOptions, device: torch.device | None, runtime: str) -> Judge:
+    if runtime == "onnx":
+        from anomaly_gan.detect.onnx_runtime import OnnxDetector
+
+        return OnnxDetector(path, options)
+    from anomaly_gan.bundle.store import load_bundle
+    from anomaly_gan.detect.detector import Detector
+
+    return Detector(load_bundle(path, device), options, device)
 
 
 class LineProgress:

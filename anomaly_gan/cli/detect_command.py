@@ -12,6 +12,7 @@ from rich.table import Table
 
 from anomaly_gan.bundle.meta import DEFAULT_MODE, MODES, BundleError, read_meta
 from anomaly_gan.cli.app import (
+    RUNTIMES,
     command,
     console,
     errors,
@@ -42,7 +43,7 @@ from anomaly_gan.report.records import (
 )
 
 if TYPE_CHECKING:  # torch and the networks load only after paths and bundles were checked
-    from anomaly_gan.detect.detector import Detector
+    from anomaly_gan.detect.judge import Judge
 
 MODELS = Path("models")
 
@@ -118,6 +119,13 @@ def detect(
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    runtime: Annotated[
+        str,
+        typer.Option(
+            help="torch, or onnx: fast mode with the bundle's scorer.onnx (`anomaly-gan export --onnx`), "
+            "onnxruntime and numpy only, no torch loaded."
+        ),
+    ] = "torch",
     shard: Annotated[
         str | None,
         typer.Option(
@@ -136,12 +144,13 @@ def detect(
     """
     if threshold is not None and far is not None:
         raise fail("give --threshold or --far, not both")
-    _check_choices(panels, mode)
+    _check_choices(panels, mode, runtime)
     world = World.from_env()
     _check_destination(out, resume, force, shard, world)
     inputs = _inputs(paths, shard, world)
     bundles = bundle_paths(model, models)
-    detectors = _detectors(bundles, model is not None, (mode, batch_size, threshold, far), device, world, inputs.refs)
+    options = (mode, batch_size, threshold, far)
+    detectors = _detectors(bundles, model is not None, options, (device, runtime), world, inputs.refs)
     from anomaly_gan.detect.batch import Destination, Interrupted, run_batch
     from anomaly_gan.detect.pipeline import models_used
 
@@ -187,11 +196,15 @@ def detect(
             raise typer.Exit(1)
 
 
-def _check_choices(panels: str, mode: str | None) -> None:
+def _check_choices(panels: str, mode: str | None, runtime: str) -> None:
     if panels not in PANELS:
         raise fail(f"--panels {panels}: choose one of {', '.join(PANELS)}")
     if mode is not None and mode not in MODES:
         raise fail(f"--mode {mode}: choose one of {', '.join(MODES)}")
+    if runtime not in RUNTIMES:
+        raise fail(f"--runtime {runtime}: choose one of {', '.join(RUNTIMES)}")
+    if runtime == "onnx" and mode not in (None, "fast"):
+        raise fail(f"--runtime onnx scores in fast mode only (not --mode {mode})")
 
 
 def _check_destination(out: Path | None, resume: bool, force: bool, shard: str | None, world: World) -> None:
@@ -214,22 +227,25 @@ def _inputs(paths: list[Path], shard: str | None, world: World) -> Inputs:
 
 
 def _detectors(
-    bundles: list[Path], named: bool, options: tuple, device: str, world: World, refs: list[ScanRef]
-) -> list[Detector]:
-    """The bundles loaded with DetectOptions(*options) (a wrong --model is said before torch loads);
-    refused when no scan has the channels they need."""
+    bundles: list[Path], named: bool, options: tuple, device_runtime: tuple[str, str], world: World, refs: list[ScanRef]
+) -> list[Judge]:
+    """The bundles loaded with DetectOptions(*options) on (device, runtime) (a wrong --model is said
+    before torch loads); refused when no scan has the channels they need."""
+    device, runtime = device_runtime
     try:
         if named:
             read_meta(bundles[0])
-        from anomaly_gan.detect.detector import DetectOptions
-        from anomaly_gan.device import resolve_device
+        from anomaly_gan.detect.judge import DetectOptions
 
-        detectors = load_detectors(
-            bundles, DetectOptions(*options), resolve_device(device, world.local_rank), skip_broken=not named
-        )
+        where = None
+        if runtime == "torch":
+            from anomaly_gan.device import resolve_device
+
+            where = resolve_device(device, world.local_rank)
+        detectors = load_detectors(bundles, DetectOptions(*options), where, not named, runtime)
     except (BundleError, ValueError) as e:
         raise fail(str(e)) from None
-    meta = detectors[0].bundle.meta
+    meta = detectors[0].meta
     lacks = [lacking(r.channels, meta.channels, meta.label) for r in refs]
     if all(lacks):  # said once, not once per scan
         raise fail(f"{refs[0].source}: {lacks[0]} (and so has every scan given)")

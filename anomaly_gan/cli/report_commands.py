@@ -36,7 +36,7 @@ MODE_HELP = f"{' | '.join(MODES)}; default: the bundle's ({DEFAULT_MODE})."
 
 def _detector(model: Path, mode: str | None, device: str, far: float | None = None) -> Detector:
     try:
-        from anomaly_gan.detect.detector import DetectOptions
+        from anomaly_gan.detect.judge import DetectOptions
         from anomaly_gan.device import resolve_device
 
         return load_detectors([model], DetectOptions(mode, far=far), resolve_device(device), skip_broken=False)[0]

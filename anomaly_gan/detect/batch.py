@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from anomaly_gan.data.layouts import ScanRef
-from anomaly_gan.detect.detector import Detector
+from anomaly_gan.detect.judge import Judge
 from anomaly_gan.detect.pipeline import Names, detect
 from anomaly_gan.distributed import World
 from anomaly_gan.fsutil import prepare_output_dir
@@ -63,7 +63,7 @@ def resumed(folder: Path, results: Results) -> tuple[set[str], Results, Names]:
 
 def run_batch(
     refs: list[ScanRef],
-    detectors: list[Detector],
+    detectors: list[Judge],
     to: Destination,
     output: Output,
     results: Results,

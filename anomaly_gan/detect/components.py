@@ -12,7 +12,8 @@ Components (higher = more anomalous):
   search   the inversion's own final loss (seed mode: the publication's score)
   head     bundles with a segmentation head: mean of its HEAD_TOP highest defect probabilities
   size, aspect, distance   the object's silhouette as framing measures it (data.framing.Silhouette),
-           from the scan itself, not the networks: the crop hides them from the networks
+           from the scan itself, not the networks (detect.judge.silhouette_components): the crop
+           hides them from the networks
 Maps, (B, 3, H, W): combined (the head's defect probability, or the residual map without a head),
 colour residual, depth residual; the residual maps are lightly smoothed (3x3 Gaussian). x and
 recon are always 4-channel (data.channels): the channels a model does not see are the scan's own
@@ -23,26 +24,13 @@ bundle's Calibration; how the weights are fitted is detect.calibrate.
 
 from __future__ import annotations
 
-import numpy as np
+import math
+
 import torch
 import torch.nn.functional as F
 
-from anomaly_gan.bundle.calibration import (
-    ASPECT,
-    COLOUR,
-    CRITIC,
-    DEPTH,
-    DISTANCE,
-    FEATURE,
-    HEAD,
-    PEAK,
-    RESIDUAL_COMPONENTS,
-    SEARCH,
-    SIZE,
-)
+from anomaly_gan.bundle.calibration import COLOUR, CRITIC, DEPTH, FEATURE, HEAD, PEAK, RESIDUAL_COMPONENTS, SEARCH
 from anomaly_gan.data.channels import RGBD, Channels
-from anomaly_gan.data.framing import NO_SILHOUETTE, silhouette
-from anomaly_gan.data.scan import Scan
 from anomaly_gan.data.tensor import OBJECT_LEVEL
 
 COMPONENTS = RESIDUAL_COMPONENTS  # what components() measures besides the head
@@ -54,6 +42,29 @@ def _smooth(maps: torch.Tensor) -> torch.Tensor:
     kernel = torch.tensor([1.0, 2.0, 1.0], device=maps.device)
     kernel = (kernel[:, None] * kernel[None, :] / 16).view(1, 1, 3, 3).repeat(maps.shape[1], 1, 1, 1)
     return F.conv2d(maps, kernel, padding=1, groups=maps.shape[1])
+
+
+def upper_quantile(values: torch.Tensor, q: float) -> torch.Tensor:
+    """(B, N) -> (B,): each row's q-quantile, interpolated as torch.quantile does, from the row's top
+    values only (no full sort; and an ONNX export has top-k where it lacks a quantile)."""
+    position = q * (values.shape[1] - 1)
+    low = math.floor(position)
+    k = values.shape[1] - low  # ascending[low] is top[:, k - 1]; ascending[low + 1] is top[:, k - 2]
+    top = values.topk(k, dim=1).values  # descending
+    if k < 2:
+        return top[:, k - 1]
+    return top[:, k - 1] + (position - low) * (top[:, k - 2] - top[:, k - 1])
+
+
+def full_recon(x: torch.Tensor, seen: torch.Tensor, channels: Channels) -> torch.Tensor:
+    """(B, 4, H, W): the networks' reconstruction of the channels they see, the scan's own elsewhere
+    (so the unseen channels' residual is zero)."""
+    if channels.all:
+        return seen
+    planes = list(x.unbind(1))
+    for k, index in enumerate(channels.indices):
+        planes[index] = seen[:, k]
+    return torch.stack(planes, 1)
 
 
 def residual_maps(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
@@ -74,7 +85,7 @@ def components(
         residual_map = per_channel[:, [k for k, on in enumerate((channels.colour, channels.depth)) if on]].mean(1)
         on_object = ((x[:, 3] > OBJECT_LEVEL) | (recon[:, 3] > OBJECT_LEVEL)).float()
         no_depth = on_object.flatten(1).amax(1) == 0
-        on_object[no_depth] = 1.0
+        on_object = torch.where(no_depth[:, None, None], torch.ones_like(on_object), on_object)
         area = on_object.flatten(1).sum(1)
         values = {}
         if channels.colour:
@@ -84,7 +95,7 @@ def components(
         values |= {
             FEATURE: ((feat_x - feat_r) ** 2).mean(1),
             CRITIC: -score_x,
-            PEAK: torch.quantile(residual_map.flatten(1), 0.99, dim=1),
+            PEAK: upper_quantile(residual_map.flatten(1), 0.99),
             SEARCH: search_loss,
         }
         combined = residual_map
@@ -93,14 +104,3 @@ def components(
             top = max(1, round(HEAD_TOP * combined[0].numel() / 64**2))
             values[HEAD] = combined.flatten(1).topk(top, dim=1).values.mean(1)
     return values, torch.cat([combined[:, None], per_channel], dim=1)
-
-
-def silhouette_components(scans: list[Scan], channels: Channels) -> dict[str, np.ndarray]:
-    """(N,) size, aspect and distance of each scan's object; NaN for models that do not see depth
-    (the object is found in depth)."""
-    shapes = [silhouette(s) if channels.depth else NO_SILHOUETTE for s in scans]
-    return {
-        SIZE: np.array([s.size for s in shapes]),
-        ASPECT: np.array([s.aspect for s in shapes]),
-        DISTANCE: np.array([s.distance for s in shapes]),
-    }

@@ -17,7 +17,7 @@ from anomaly_gan.data.framing import object_region
 from anomaly_gan.data.labelled import NORMAL
 from anomaly_gan.data.layouts import ScanRef
 from anomaly_gan.data.scan import Scan
-from anomaly_gan.detect.detector import Detector, ScanScores
+from anomaly_gan.detect.judge import Judge, ScanScores
 from anomaly_gan.detect.pipeline import detect, models_used
 from anomaly_gan.fsutil import atomic_write_bytes, atomic_write_json
 from anomaly_gan.report import plots
@@ -83,7 +83,7 @@ def object_pixels(scan: Scan) -> np.ndarray:
 
 
 def evaluate(
-    refs: list[ScanRef], detector: Detector, out: Path, output: Output, on_batch: Callable[[int], None] = lambda n: None
+    refs: list[ScanRef], detector: Judge, out: Path, output: Output, on_batch: Callable[[int], None] = lambda n: None
 ) -> tuple[dict, Results]:
     """Writes records, panels, figures and metrics.json into `out`; returns the metrics."""
     truth = PixelTruth()
@@ -98,7 +98,7 @@ def evaluate(
     metrics["findings"] = finding_metrics(labels, [(findings, fired) for *_, findings, fired in found])
     metrics["promised_far"] = max(detector.calibration.far, detector.calibration.supported_far)
     metrics.update(truth.metrics())
-    metrics["model"] = str(detector.bundle.path)
+    metrics["model"] = str(detector.path)
     metrics["mode"] = detector.mode
     metrics["threshold_origin"] = detector.threshold_origin
     metrics["unreadable"] = results.unreadable

@@ -24,7 +24,7 @@ from anomaly_gan.bundle.calibration import DEFECT
 from anomaly_gan.data.channels import Channels
 from anomaly_gan.data.layouts import ScanRef, iter_scans
 from anomaly_gan.data.scan import Scan, ScanError
-from anomaly_gan.detect.detector import Detector, ScanScores
+from anomaly_gan.detect.judge import Judge, ScanScores
 from anomaly_gan.fsutil import atomic_save_npy
 from anomaly_gan.report.images import captioned_row, colour_image, depth_image, heat_overlay, save_rgb
 from anomaly_gan.report.records import ModelUsed, Output, Record, Results, ResultsWriter
@@ -74,17 +74,17 @@ class Names:
         return name
 
 
-def models_used(detectors: list[Detector]) -> list[ModelUsed]:
+def models_used(detectors: list[Judge]) -> list[ModelUsed]:
     return [
         ModelUsed(
-            str(d.bundle.path),
-            d.bundle.meta.name,
-            d.bundle.meta.objective,
+            str(d.path),
+            d.meta.name,
+            d.meta.objective,
             float(d.threshold),
             d.threshold_origin,
             list(d.calibration.good_scores),
-            d.bundle.meta.undertrained(),
-            hashlib.sha256((d.bundle.path / "model.json").read_bytes()).hexdigest()[:16],
+            d.meta.undertrained(),
+            hashlib.sha256((d.path / "model.json").read_bytes()).hexdigest()[:16],
         )
         for d in detectors
     ]
@@ -92,7 +92,7 @@ def models_used(detectors: list[Detector]) -> list[ModelUsed]:
 
 def detect(
     refs: list[ScanRef],
-    detectors: list[Detector],
+    detectors: list[Judge],
     out: Path,
     output: Output,
     results: Results,
@@ -118,29 +118,15 @@ def detect(
     ):
         try:
             for batch in batches:
-                scans = _scorable(batch, detectors, results.unreadable)
+                scans = scorable(batch, detectors, results.unreadable)
                 if not scans:
                     continue
-                scored = [d.score(scans) for d in detectors]
-                results.notes += resize_notes(scans, scored[0], detectors[0].bundle.meta.network.image_size, sizes)
-                # Best match: the bundle for which the scan sits lowest relative to its threshold.
-                best = np.stack([s.scores - d.threshold for d, s in zip(detectors, scored, strict=True)]).argmin(0)
-                plans = [
-                    _Plan(
-                        i,
-                        int(b),
-                        names(scan.label, scan.id),
-                        choice.wants(float(scored[b].scores[i]), bool(scored[b].anomalous[i])),
-                    )
-                    for i, (scan, b) in enumerate(zip(scans, best, strict=True))
-                ]
+                scored, plans = score_scans(scans, detectors, names, choice, results, sizes)
                 if len(detectors) == 1:
                     on_scored(scans, scored[0])
                 if len(pending) == IN_FLIGHT:
                     pending.pop(0).result()
-                pending.append(
-                    pool.submit(_write_batch, writer, scans, detectors, scored, plans, out, output, on_batch)
-                )
+                pending.append(pool.submit(write_batch, writer, scans, detectors, scored, plans, out, output, on_batch))
             while pending:  # finished only once every batch is written: a failed write leaves it partial
                 pending.pop(0).result()
             finished = True
@@ -153,7 +139,33 @@ def detect(
     return results
 
 
-def _scorable(scans: list[Scan], detectors: list[Detector], refused: list[str]) -> list[Scan]:
+def score_scans(
+    scans: list[Scan],
+    detectors: list[Judge],
+    names: Names,
+    choice: PanelChoice,
+    results: Results,
+    sizes: set[tuple[int, int]],
+) -> tuple[list[ScanScores], list[_Plan]]:
+    """Score scans every detector can score against each of them, and plan each scan's record: its
+    best-matching bundle (the one it sits lowest against, relative to its threshold), file name and
+    whether it gets a panel. New image sizes are noted in `results`."""
+    scored = [d.score(scans) for d in detectors]
+    results.notes += resize_notes(scans, scored[0], detectors[0].meta.network.image_size, sizes)
+    best = np.stack([s.scores - d.threshold for d, s in zip(detectors, scored, strict=True)]).argmin(0)
+    plans = [
+        _Plan(
+            i,
+            int(b),
+            names(scan.label, scan.id),
+            choice.wants(float(scored[b].scores[i]), bool(scored[b].anomalous[i])),
+        )
+        for i, (scan, b) in enumerate(zip(scans, best, strict=True))
+    ]
+    return scored, plans
+
+
+def scorable(scans: list[Scan], detectors: list[Judge], refused: list[str]) -> list[Scan]:
     """The scans every bundle can score; the others are noted in `refused` with the reason."""
     kept = []
     for scan in scans:
@@ -173,26 +185,28 @@ class _Plan:
     panel: bool
 
 
-def _write_batch(
+def write_batch(
     writer: ResultsWriter,
     scans: list[Scan],
-    detectors: list[Detector],
+    detectors: list[Judge],
     scored: list[ScanScores],
     plans: list[_Plan],
     out: Path,
     output: Output,
-    on_batch: Callable[[int], None],
-) -> None:
+    on_batch: Callable[[int], None] = lambda n: None,
+) -> list[Record]:
+    """Draw the planned panels, append the records and return them."""
     records = []
     for scan, plan in zip(scans, plans, strict=True):
         record = _record(scan, plan, detectors[plan.detector], scored[plan.detector], out, output)
         if len(detectors) > 1:
             record.scores_by_class = {
-                d.bundle.meta.name: float(s.scores[plan.index]) for d, s in zip(detectors, scored, strict=True)
+                d.meta.name: float(s.scores[plan.index]) for d, s in zip(detectors, scored, strict=True)
             }
         records.append(record)
     writer.add(records)
     on_batch(len(scans))
+    return records
 
 
 class _read_ahead:
@@ -290,7 +304,7 @@ def _panel(
     return captioned_row([tile for _, tile in shown], [caption for caption, _ in shown], PANEL_PIXELS // x.shape[-1])
 
 
-def _record(scan: Scan, plan: _Plan, detector: Detector, s: ScanScores, out: Path, output: Output) -> Record:
+def _record(scan: Scan, plan: _Plan, detector: Judge, s: ScanScores, out: Path, output: Output) -> Record:
     """Write the scan's panel and map if wanted, and describe it."""
     i = plan.index
     panel = npy = None
@@ -298,9 +312,7 @@ def _record(scan: Scan, plan: _Plan, detector: Detector, s: ScanScores, out: Pat
         panel = out / "maps" / f"{plan.name}.jpg"
         save_rgb(
             panel,
-            _panel(
-                s.x[i].numpy(), s.scored.recon[i], s.scored.maps[i], detector.map_scales, detector.bundle.meta.channels
-            ),
+            _panel(s.x[i], s.scored.recon[i], s.scored.maps[i], detector.map_scales, detector.meta.channels),
         )
     if output.save_maps:
         npy = out / "maps" / f"{plan.name}.npy"
@@ -311,8 +323,8 @@ def _record(scan: Scan, plan: _Plan, detector: Detector, s: ScanScores, out: Pat
         scan=str(scan.source),
         id=scan.id,
         label=scan.label,
-        class_=detector.bundle.meta.name,
-        model=str(detector.bundle.path),
+        class_=detector.meta.name,
+        model=str(detector.path),
         mode=detector.mode,
         score=float(s.scores[i]),
         threshold=float(detector.threshold),

@@ -11,15 +11,15 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from anomaly_gan.bundle.meta import InvertSettings
 from anomaly_gan.bundle.store import Bundle
 from anomaly_gan.data.channels import RGBD, Channels
-from anomaly_gan.detect.components import components
+from anomaly_gan.detect.components import components, full_recon
 from anomaly_gan.detect.invert import Inversion, invert_fast, invert_refine, invert_seed
+from anomaly_gan.detect.judge import Scored
 
 SEED_SCANS_PER_CPU_PASS = 2  # measured on 2 cores: 1-2 scans per pass 2.1-2.7 scans/s, 8 scans 1.6
 
@@ -45,21 +45,6 @@ class Networks:
             bundle.meta.network.latent,
             bundle.segmenter,
             bundle.meta.channels,
-        )
-
-
-@dataclass
-class Scored:
-    values: dict[str, np.ndarray]  # component -> (N,)
-    maps: np.ndarray  # (N, 3, S, S): combined, colour, depth (detect.components)
-    recon: np.ndarray  # (N, 4, H, W) reconstructions in [-1, 1]; unseen channels are the scan's
-
-    @staticmethod
-    def concat(parts: list[Scored]) -> Scored:
-        return Scored(
-            {k: np.concatenate([p.values[k] for p in parts]) for k in parts[0].values},
-            np.concatenate([p.maps for p in parts]),
-            np.concatenate([p.recon for p in parts]),
         )
 
 
@@ -116,10 +101,7 @@ class Scorer:
         x = x.to(self.device, memory_format=torch.channels_last)
         channels = self.nets.channels
         inversion = self._invert(channels.pick(x).contiguous(memory_format=torch.channels_last), mode, ids)
-        recon = inversion.recon
-        if not channels.all:
-            recon = x.clone()
-            recon[:, channels.indices] = inversion.recon
+        recon = full_recon(x, inversion.recon, channels)
         values, maps = components(x, recon, self.nets.critic, inversion.loss, self.nets.segmenter, channels)
         return Scored(
             {k: v.float().cpu().numpy() for k, v in values.items()},

@@ -17,7 +17,7 @@ from anomaly_gan.data.simulate import simulate
 from anomaly_gan.data.synth import SHAPES
 from anomaly_gan.data.synth_sets import synthesise
 from anomaly_gan.data.tensor import NO_DEPTH, DepthScale, framed_arrays
-from anomaly_gan.detect.components import silhouette_components
+from anomaly_gan.detect.judge import silhouette_components
 from anomaly_gan.train.config import DataStage, TrainConfig
 
 SYNTHETIC_ROOT = Path("data/synthetic")

@@ -1,0 +1,341 @@
+"""`anomaly-gan watch`: score scans as a camera writes them into a folder, in a process that stays up.
+
+`Arrivals` decides which files are complete and pairs colour with depth: a file counts once the
+writer closed it or moved it in (file events), or, for what events missed (network shares, files
+there before the start), once its size and time stayed unchanged for `settle_s` over a rescan. A
+colour or depth image whose partner has not come after `partner_s` is reported alone.
+
+`Station` scores what arrived against the loaded bundles and appends the records to one results
+folder per day (`OUT/YYYY-MM-DD/`, the files `detect` writes). What it scored or reported is read
+back from those folders on start, so a restart (after a kill -9 too) scores every scan once:
+records are appended and flushed after each batch, and a scan whose record was not written is
+scored again. No torch here: the detectors may be the onnx runtime's.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from anomaly_gan.bundle.meta import BundleError
+from anomaly_gan.data.layouts import (
+    FILE_SUFFIXES,
+    IMAGE_SUFFIXES,
+    LONE_FOLDERS,
+    PAIRED_LAYOUTS,
+    ScanRef,
+    iter_scans,
+    natural_key,
+)
+from anomaly_gan.data.scan import ScanError
+from anomaly_gan.detect.judge import Judge
+from anomaly_gan.detect.pipeline import Names, PanelChoice, models_used, scorable, score_scans, write_batch
+from anomaly_gan.report.html import render_report
+from anomaly_gan.report.records import Output, Record, Results, ResultsError, ResultsWriter, read_records, read_results
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    settle_s: float = 1.0  # unchanged this long over a rescan: complete (files no event announced)
+    partner_s: float = 30.0  # a half of a colour/depth pair waits this long for the other
+    rescan_s: float = 2.0  # a full look at the folder this often, besides file events
+    batch: int = 64  # scans scored together at most
+
+
+@dataclass
+class _Seen:
+    size: int
+    mtime: float
+    since: float  # when it was first seen with this size and time
+
+
+def _pair_role(path: Path) -> tuple[str, str, Path] | None:
+    """(layout, "rgb" | "depth", the other half's folder) for a file in a paired layout's folder."""
+    for layout, colour, depth in PAIRED_LAYOUTS:
+        for role, mine, other in (("rgb", colour, depth), ("depth", depth, colour)):
+            if path.parent.name == mine and (path.parent.parent / other).is_dir():
+                return layout, role, path.parent.parent / other
+    return None
+
+
+def _lone_ref(path: Path) -> ScanRef | None:
+    """A scan made of one file (arrays, clouds, a lone colour or depth image); None for files that
+    are not scans."""
+    suffix = path.suffix.lower()
+    if suffix in FILE_SUFFIXES:
+        kind = FILE_SUFFIXES[suffix]
+        return ScanRef(path.stem, kind, None if kind == "cloud" else path, path)
+    if suffix not in IMAGE_SUFFIXES:
+        return None
+    if path.parent.name in LONE_FOLDERS["depth"]:
+        return ScanRef(path.stem, "depth", None, path)
+    return ScanRef(path.stem, "image", path)
+
+
+class Arrivals:
+    """The complete, not yet handled scans under `root`, as they come."""
+
+    def __init__(self, root: Path, settings: WatchSettings, handled: set[str]) -> None:
+        self.root, self.settings, self.handled = root, settings, handled
+        self.events: queue.SimpleQueue[Path] = queue.SimpleQueue()
+        self.seen: dict[Path, _Seen] = {}
+        self.halves: dict[Path, float] = {}  # complete halves of a pair -> when they became complete
+        self.complete: set[Path] = set()
+        self.reported: set[Path] = set()  # halves said to wait in vain
+        self.next_rescan = 0.0
+        self.observer = None
+
+    def start(self) -> str:
+        """Listen for file events (watchdog); how arrivals are noticed, in words."""
+        try:
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
+
+            events = self.events
+
+            class _Handler(FileSystemEventHandler):
+                def on_closed(self, event) -> None:
+                    if not event.is_directory:
+                        events.put(Path(event.src_path))
+
+                def on_moved(self, event) -> None:
+                    if not event.is_directory:
+                        events.put(Path(event.dest_path))
+
+            self.observer = Observer()
+            self.observer.schedule(_Handler(), str(self.root), recursive=True)
+            self.observer.start()
+            return f"file events, and a look every {self.settings.rescan_s:g} s"
+        except (OSError, ImportError) as e:  # no inotify watches left, or an exotic file system
+            self.observer = None
+            return f"a look every {self.settings.rescan_s:g} s (no file events: {e})"
+
+    def stop(self) -> None:
+        if self.observer is not None:
+            self.observer.stop()
+            self.observer.join(timeout=5)
+
+    def ready(self, now: float) -> tuple[list[ScanRef], list[str]]:
+        """Scans complete since the last call, and one line per half whose partner did not come."""
+        while True:
+            try:
+                self._complete(self.events.get_nowait(), now)
+            except queue.Empty:
+                break
+        if now >= self.next_rescan:
+            self._rescan(now)
+            self.next_rescan = now + self.settings.rescan_s
+        refs, problems = [], []
+        for path in sorted(self.complete, key=natural_key):
+            ref, problem = self._scan_of(path, now)
+            if ref is not None and str(ref.source) not in self.handled:
+                refs.append(ref)
+                self.handled.add(str(ref.source))
+            if problem and path not in self.reported:
+                problems.append(problem)
+                self.reported.add(path)
+        self.complete = {p for p in self.complete if p in self.halves and str(p) not in self.handled}
+        return refs, problems
+
+    def _complete(self, path: Path, now: float) -> None:
+        if _skipped(path, self.root) or str(path) in self.handled:
+            return
+        self.complete.add(path)
+        self.seen.pop(path, None)
+
+    def _rescan(self, now: float) -> None:
+        """Files no event announced: complete once unchanged for settle_s."""
+        for folder, dirs, files in os.walk(self.root):
+            dirs[:] = [d for d in dirs if not d.startswith(".") and d != "gt"]
+            for name in files:
+                path = Path(folder) / name
+                if path in self.complete or str(path) in self.handled or _skipped(path, self.root):
+                    continue
+                try:
+                    stat = path.stat()
+                except OSError:  # gone again (a writer's temporary file)
+                    continue
+                before = self.seen.get(path)
+                if before is None or (before.size, before.mtime) != (stat.st_size, stat.st_mtime):
+                    self.seen[path] = _Seen(stat.st_size, stat.st_mtime, now)
+                elif now - before.since >= self.settings.settle_s:
+                    self._complete(path, now)
+
+    def _scan_of(self, path: Path, now: float) -> tuple[ScanRef | None, str | None]:
+        """The scan this complete file makes (with its partner when it is one half of a pair), or
+        None while the partner is awaited; a line when it waited longer than partner_s."""
+        role = _pair_role(path)
+        if role is None:
+            return _lone_ref(path), None
+        layout, mine, other_folder = role
+        partner = next((p for p in self.complete if p.parent == other_folder and p.stem == path.stem), None)
+        if partner is None and mine == "depth" and self._colour_handled(other_folder, path.stem):
+            self.handled.add(str(path))  # the pair was scored before a restart
+            return None, None
+        if partner is None:
+            since = self.halves.setdefault(path, now)
+            if now - since >= self.settings.partner_s:
+                kind = "colour" if mine == "rgb" else "depth"
+                return None, f"{path}: {kind} image whose partner has not come to {other_folder.name}/ in " + (
+                    f"{self.settings.partner_s:g} s"
+                )
+            return None, None
+        self.halves.pop(path, None)
+        self.halves.pop(partner, None)
+        rgb, depth = (path, partner) if mine == "rgb" else (partner, path)
+        if str(rgb) in self.handled:
+            return None, None
+        return ScanRef(path.stem, layout, rgb, depth), None
+
+    def _colour_handled(self, folder: Path, stem: str) -> bool:
+        return any(str(folder / (stem + suffix)) in self.handled for suffix in _IMAGE_NAMES)
+
+
+_IMAGE_NAMES = tuple(IMAGE_SUFFIXES) + tuple(s.upper() for s in IMAGE_SUFFIXES)
+
+
+def _skipped(path: Path, root: Path) -> bool:
+    """Files that are not scans or not finished: hidden or temporary names, masks, reports."""
+    name = path.name
+    return (
+        name.startswith(".")
+        or name.endswith((".tmp", ".part", "~"))
+        or "gt" in path.relative_to(root).parts[:-1]
+        or (path.suffix.lower() not in IMAGE_SUFFIXES and path.suffix.lower() not in FILE_SUFFIXES)
+    )
+
+
+def handled_before(out: Path) -> set[str]:
+    """Every scan a watch writing into `out` scored or reported (from its day folders)."""
+    handled: set[str] = set()
+    for folder in sorted(p for p in out.glob("????-??-??") if p.is_dir()):
+        try:
+            handled.update(r.scan for r in read_records(folder))
+            handled.update(line.split(": ", 1)[0] for line in read_results(folder).unreadable)
+        except ResultsError:
+            continue  # a day folder without run.json yet: its records are read above
+    return handled
+
+
+class Station:
+    """Scores arrived scans against the detectors and appends their records to the day's folder
+    under `out`; a new folder at midnight, and the report rendered when a day's folder closes."""
+
+    def __init__(
+        self,
+        detectors: list[Judge],
+        out: Path,
+        output: Output,
+        today: Callable[[], datetime.date] = datetime.date.today,
+    ) -> None:
+        self.detectors, self.out, self.output, self.today = detectors, out, output, today
+        self.choice = PanelChoice(output)
+        self.sizes: set[tuple[int, int]] = set()
+        self.day: str | None = None
+        self.writer: ResultsWriter | None = None
+        self.names = Names()
+        self.folder = out
+
+    def _open_day(self) -> ResultsWriter:
+        day = self.today().isoformat()
+        if self.writer is not None and day == self.day:
+            return self.writer
+        self.close()
+        self.day, self.folder = day, self.out / day
+        self.folder.mkdir(parents=True, exist_ok=True)
+        models = models_used(self.detectors)
+        self.names = Names()
+        if (self.folder / "run.json").exists():  # a restart the same day: append to it
+            results = read_results(self.folder)
+            for r in read_records(self.folder):
+                self.names(r.label, r.id)
+            known = {m.bundle_id for m in results.models}
+            results.models += [m for m in models if m.bundle_id not in known]
+            results.partial = True
+        else:
+            results = Results(models, self.detectors[0].mode)
+        self.writer = ResultsWriter(self.folder, results)
+        return self.writer
+
+    def score(self, refs: list[ScanRef], problems: list[str]) -> tuple[list[Record], list[str]]:
+        """Score and write these scans; the records, and one line per file that could not be scored
+        (unreadable, or one no bundle can score), each also kept in the day's run.json."""
+        writer = self._open_day()
+        lines = list(problems)
+        scans = []
+        for _, scan in iter_scans(refs):
+            if isinstance(scan, ScanError):
+                lines.append(str(scan))
+            else:
+                scans.append(scan)
+        refused: list[str] = []
+        scans = scorable(scans, self.detectors, refused)
+        lines += refused
+        writer.results.unreadable += lines
+        records: list[Record] = []
+        if scans:
+            scored, plans = score_scans(scans, self.detectors, self.names, self.choice, writer.results, self.sizes)
+            records = write_batch(writer, scans, self.detectors, scored, plans, self.folder, self.output)
+        elif lines:
+            writer.save()
+        return records, lines
+
+    def replace_detectors(self, detectors: list[Judge]) -> None:
+        """Score with reloaded bundles from now on; the day's run.json lists every bundle used."""
+        self.detectors = detectors
+        if self.writer is not None:
+            known = {m.bundle_id for m in self.writer.results.models}
+            self.writer.results.models += [m for m in models_used(detectors) if m.bundle_id not in known]
+            self.writer.save()
+
+    def close(self) -> None:
+        """Finish the open day's folder and render its report."""
+        if self.writer is None:
+            return
+        self.writer.close(finished=True)
+        self.writer = None
+        render_report(self.folder, self.output.top)
+
+
+def bundle_stamps(detectors: list[Judge]) -> dict[Path, str]:
+    """What a bundle replaced while watching changes: each model.json's size and time."""
+    stamps = {}
+    for d in detectors:
+        path = d.path / "model.json"
+        try:
+            stat = path.stat()
+            stamps[d.path] = f"{stat.st_size}:{stat.st_mtime_ns}"
+        except OSError as e:
+            stamps[d.path] = f"unreadable: {e.strerror}"
+    return stamps
+
+
+def reload_if_replaced(
+    detectors: list[Judge], stamps: dict[Path, str], load: Callable[[list[Path]], list[Judge]]
+) -> tuple[list[Judge] | None, dict[Path, str], str | None]:
+    """New detectors when a bundle's model.json changed since `stamps` and the bundle loads again;
+    otherwise None. The line says what happened (None when nothing changed)."""
+    now = bundle_stamps(detectors)
+    if now == stamps:
+        return None, stamps, None
+    changed = ", ".join(str(p) for p in now if now[p] != stamps.get(p))
+    try:
+        fresh = load([d.path for d in detectors])
+    except (BundleError, ValueError, OSError) as e:
+        return None, now, f"{changed} changed but cannot be loaded ({e}); still scoring with the bundle loaded before"
+    return fresh, bundle_stamps(fresh), f"{changed} changed: reloaded"
+
+
+def wait_for_work(arrivals: Arrivals, stop, poll_s: float = 0.02) -> tuple[list[ScanRef], list[str]]:
+    """Block until scans are ready or `stop` (a threading.Event) is set."""
+    while not stop.is_set():
+        refs, problems = arrivals.ready(time.monotonic())
+        if refs or problems:
+            return refs, problems
+        stop.wait(poll_s)
+    return [], []
