@@ -11,6 +11,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
@@ -37,6 +38,20 @@ def open3d() -> ModuleType:
         ) from None
 
 
+_SINKS = threading.local()
+
+
+def _sink():
+    """This thread's capture file, emptied: one per thread, not one per call (opening a temporary
+    file cost a third of decoding a Kinect scan)."""
+    sink = getattr(_SINKS, "file", None)
+    if sink is None:
+        sink = _SINKS.file = tempfile.TemporaryFile()
+    sink.seek(0)
+    sink.truncate()
+    return sink
+
+
 @contextmanager
 def native_output() -> Iterator[list[str]]:
     """Capture what C/C++ libraries print on file descriptors 1 and 2 within the block (open3d
@@ -45,17 +60,17 @@ def native_output() -> Iterator[list[str]]:
     lines: list[str] = []
     sys.stdout.flush()
     sys.stderr.flush()
-    with tempfile.TemporaryFile() as sink:
-        saved = [os.dup(1), os.dup(2)]
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield lines
-        finally:
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
-            sink.seek(0)
-            text = re.sub(r"\x1b\[[0-9;]*m", "", sink.read().decode("utf-8", "replace"))
-            lines += [line.strip() for line in text.splitlines() if line.strip()]
+    sink = _sink()
+    saved = [os.dup(1), os.dup(2)]
+    os.dup2(sink.fileno(), 1)
+    os.dup2(sink.fileno(), 2)
+    try:
+        yield lines
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+        sink.seek(0)
+        text = re.sub(r"\x1b\[[0-9;]*m", "", sink.read().decode("utf-8", "replace"))
+        lines += [line.strip() for line in text.splitlines() if line.strip()]

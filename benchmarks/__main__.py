@@ -21,7 +21,15 @@ GROUPS = {
         "digits_one_class",
         "synth_vs_real",
     ),
-    "Speed and memory": ("train_speed", "train_kinect", "detect_memory", "image_sizes", "cuda_kinect", "ddp_scaling"),
+    "Speed and memory": (
+        "train_speed",
+        "train_kinect",
+        "detect_memory",
+        "line",
+        "image_sizes",
+        "cuda_kinect",
+        "ddp_scaling",
+    ),
     "Decision records (an idea measured on validation blocks, kept or not; docs/decisions.md)": (
         "framing_variants",
         "head_variants",

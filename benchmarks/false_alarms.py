@@ -73,7 +73,7 @@ def measure(label: str, detector: Detector, good: list[Scan], bad: list[Scan], o
         low, high = interval(k, n)
         promised = max(far, calibration.supported_far)
         shares = ", ".join(f"{name} {hits[name].mean():.3f}" for name in g.findings)
-        holds = "yes" if low <= promised and k / n <= 2 * promised else "no"
+        holds = "fewer" if high < promised else "yes" if low <= promised and k / n <= 2 * promised else "no"
         rows.append(
             f"| {label} | {far:.2f} | {len(calibration.good_scores)} | {promised:.3f} | {k}/{n} = {k / n:.3f} "
             f"[{low:.3f}, {high:.3f}] | {shares} | {holds} |"
@@ -138,8 +138,9 @@ def main() -> None:
         f" --modes {' '.join(args.modes)}{f' --synthetic {args.synthetic}' if args.synthetic else ''}`.\n",
         "Good scans that neither training nor calibration saw (Kinect: the class's test blocks; synthetic: "
         f"fresh renders, seed {FRESH_SEED}). Promised: the larger of --far and 1/(n+1). Measured: flagged "
-        "good scans, Clopper-Pearson 95% interval. Holds: the interval reaches the promise and the rate is "
-        "within 2x of it. Each finding's share: the good scans on which it fired.\n",
+        "good scans, Clopper-Pearson 95% interval. Holds: yes when the interval reaches the promise and the rate is "
+        "within 2x of it; fewer when the whole interval lies below the promise (a threshold stricter than asked). "
+        "Each finding's share: the good scans on which it fired.\n",
     )
     runs = [(*bundle_folder(name), kinect_sets) for name in args.bundles]
     if args.synthetic:

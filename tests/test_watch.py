@@ -142,3 +142,56 @@ def test_watch_refuses_an_output_inside_the_watched_folder(tiny_bundle: Path, tm
         env={**os.environ, "COLUMNS": "200"},
     )
     assert done.returncode == 2 and "must lie outside the watched folder" in done.stderr
+
+
+def test_a_vanished_folder_is_said_once_and_watched_again_when_it_comes_back(tmp_path: Path) -> None:
+    src = write_class(tmp_path / "src", count=1) / "sphere"
+    line = tmp_path / "line"
+    line.mkdir()
+    arrivals = Arrivals(line, SETTINGS, set())
+    arrivals.start()
+    try:
+        line.rmdir()
+        assert arrivals.ready(0.0) == ([], [f"{line}: the watched folder is gone; waiting for it to come back"])
+        assert arrivals.ready(1.0) == ([], [])
+        shutil.copytree(src, line)
+        refs, problems = arrivals.ready(2.0)
+        assert refs == [] and problems[0].startswith(f"{line}: the watched folder is back; watching it with")
+        arrivals.ready(3.0)
+        refs, _ = arrivals.ready(4.0)
+        assert [r.id for r in refs] == ["00000"]
+    finally:
+        arrivals.stop()
+
+
+def test_a_full_disk_keeps_the_scans_waiting_and_loses_no_record(
+    tiny_bundle: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import errno
+    import threading
+
+    from anomaly_gan.bundle.store import load_bundle
+    from anomaly_gan.cli import line_commands
+    from anomaly_gan.data.layouts import find_scans
+    from anomaly_gan.detect.detector import Detector
+    from anomaly_gan.detect.judge import DetectOptions
+    from anomaly_gan.detect.watch import Station, read_ahead
+    from anomaly_gan.report.records import Output, ResultsWriter
+
+    refs = find_scans(write_class(tmp_path / "src", count=3) / "sphere").refs
+    detector = Detector(load_bundle(tiny_bundle), DetectOptions("fast"), __import__("torch").device("cpu"))
+    station = Station([detector], tmp_path / "out", Output(panels="none"))
+    real_add, failures = ResultsWriter.add, iter([True])
+
+    def add(self, records):
+        if next(failures, False):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_add(self, records)
+
+    monkeypatch.setattr(ResultsWriter, "add", add)
+    monkeypatch.setattr(line_commands, "RETRY_S", 0.01)
+    scans, _ = next(read_ahead(refs, 64))
+    records, _ = line_commands._score_until_written(station, scans, [], threading.Event())
+    station.close()
+    assert len(records) == 3
+    assert len(_records(tmp_path / "out")) == 3

@@ -232,6 +232,7 @@ def read_meta(folder: Path, upgrade: bool = False) -> BundleMeta:
 
 NETWORK_FILES = ("generator.pt", "critic.pt", "encoder.pt", "segmenter.pt")
 ONNX_SCORER = "scorer.onnx"  # written by `anomaly-gan export --onnx`, beside the networks it came from
+COMPONENTS_KEY, NETWORKS_KEY = "anomaly_gan.components", "anomaly_gan.networks"  # its metadata
 
 
 def networks_digest(folder: Path) -> str:

@@ -18,6 +18,7 @@ import typer
 from anomaly_gan.bundle.meta import BundleError, read_meta
 from anomaly_gan.cli.app import RUNTIMES, command, console, fail, finite, load_detectors, warn
 from anomaly_gan.cli.detect_command import bundle_paths
+from anomaly_gan.fsutil import describe_os_error
 from anomaly_gan.report.records import PANELS, Output, Record, ResultsError
 
 HOOK_TIMEOUT_S = 10.0
@@ -84,6 +85,22 @@ class _Hook:
             self.pool.shutdown(wait=True)
 
 
+RETRY_S = 10.0
+
+
+def _score_until_written(station, scans, problems: list[str], stop: threading.Event):
+    """Station.score, tried again every RETRY_S while the results cannot be written (a full or
+    read-only disk): the scans wait, nothing is lost; a stop gives up (a restart scores them)."""
+    while True:
+        try:
+            return station.score(scans, problems)
+        except OSError as e:
+            station.reset()
+            warn(f"{describe_os_error(e)}; {len(scans)} scans wait and are tried again in {RETRY_S:g} s")
+            if stop.wait(RETRY_S):
+                return [], []
+
+
 class _Stop:
     """Ctrl-C and SIGTERM set an event the loop checks between batches: the batch in hand is
     written whole, then the day's report, then exit 0."""
@@ -136,8 +153,11 @@ def watch(
         ),
     ] = None,
     panels: Annotated[
-        str, typer.Option(help="Panels for: top (flagged and the most anomalous), all, or none.")
+        str, typer.Option(help="Panels for: top (flagged scans and the --report-top most anomalous), all, or none.")
     ] = "top",
+    report_top: Annotated[
+        int, typer.Option(min=0, help="Also draw panels for this many most anomalous scans (0: flagged only, fastest).")
+    ] = 0,
     settle: Annotated[
         float, typer.Option(min=0.05, help="Seconds a file must stay unchanged when no file event announced it.")
     ] = 1.0,
@@ -183,7 +203,14 @@ def watch(
         raise fail(str(e)) from None
     out.mkdir(parents=True, exist_ok=True)
     _run(
-        folder, detectors, load, out, WatchSettings(settle, partner_timeout), Output(panels=panels), address, on_anomaly
+        folder,
+        detectors,
+        load,
+        out,
+        WatchSettings(settle, partner_timeout),
+        Output(panels=panels, top=report_top),
+        address,
+        on_anomaly,
     )
 
 
@@ -195,6 +222,7 @@ def _run(folder, detectors, load, out: Path, settings, output: Output, address, 
         Station,
         bundle_stamps,
         handled_before,
+        read_ahead,
         reload_if_replaced,
         wait_for_work,
     )
@@ -234,9 +262,9 @@ def _run(folder, detectors, load, out: Path, settings, output: Output, address, 
                     state.models = models_used(fresh)
                 if not refs and not problems:
                     continue
-                for start in range(0, max(len(refs), 1), settings.batch):
-                    batch = refs[start : start + settings.batch]
-                    records, lines = station.score(batch, problems if start == 0 else [])
+                for k, (scans, unread) in enumerate(read_ahead(refs, settings.batch) if refs else [([], [])]):
+                    said = unread + (problems if k == 0 else [])
+                    records, lines = _score_until_written(station, scans, said, stop.event)
                     for line in lines:
                         warn(line)
                     state.add(station.day or "", records, lines, datetime.datetime.now())

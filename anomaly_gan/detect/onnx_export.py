@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from anomaly_gan.bundle.meta import ONNX_SCORER, networks_digest
+from anomaly_gan.bundle.meta import COMPONENTS_KEY, NETWORKS_KEY, ONNX_SCORER, networks_digest
 from anomaly_gan.bundle.store import Bundle, load_bundle
 from anomaly_gan.detect.components import components, full_recon
 from anomaly_gan.detect.invert import invert_fast
@@ -26,7 +26,6 @@ from anomaly_gan.models.dcgan import Critic, Encoder, Generator
 from anomaly_gan.models.segmenter import Segmenter
 
 OPSET = 18
-COMPONENTS_KEY, NETWORKS_KEY = "anomaly_gan.components", "anomaly_gan.networks"
 
 
 def _eager(module: nn.Module, scripted: torch.jit.ScriptModule) -> nn.Module:

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from anomaly_gan.bundle.meta import ONNX_SCORER, BundleError, networks_digest, read_meta
+from anomaly_gan.bundle.meta import COMPONENTS_KEY, NETWORKS_KEY, ONNX_SCORER, BundleError, networks_digest, read_meta
 from anomaly_gan.detect.judge import DetectOptions, Judge, Scored
-
-COMPONENTS_KEY, NETWORKS_KEY = "anomaly_gan.components", "anomaly_gan.networks"
 
 
 class OnnxDetector(Judge):

@@ -18,7 +18,8 @@ import datetime
 import os
 import queue
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from anomaly_gan.data.layouts import (
     iter_scans,
     natural_key,
 )
-from anomaly_gan.data.scan import ScanError
+from anomaly_gan.data.scan import Scan, ScanError
 from anomaly_gan.detect.judge import Judge
 from anomaly_gan.detect.pipeline import Names, PanelChoice, models_used, scorable, score_scans, write_batch
 from anomaly_gan.report.html import render_report
@@ -86,7 +87,9 @@ class Arrivals:
         self.seen: dict[Path, _Seen] = {}
         self.halves: dict[Path, float] = {}  # complete halves of a pair -> when they became complete
         self.complete: set[Path] = set()
+        self.by_name: dict[tuple[Path, str], Path] = {}  # (folder, stem) -> complete file: partners found at once
         self.reported: set[Path] = set()  # halves said to wait in vain
+        self.gone = False  # the watched folder itself vanished
         self.next_rescan = 0.0
         self.observer = None
 
@@ -119,9 +122,19 @@ class Arrivals:
         if self.observer is not None:
             self.observer.stop()
             self.observer.join(timeout=5)
+            self.observer = None
 
     def ready(self, now: float) -> tuple[list[ScanRef], list[str]]:
-        """Scans complete since the last call, and one line per half whose partner did not come."""
+        """Scans complete since the last call, and one line per half whose partner did not come
+        (or saying that the watched folder went away, or came back)."""
+        if self.root.is_dir() == self.gone:  # it vanished (unmounted, deleted) or came back
+            self.gone = not self.gone
+            if self.gone:
+                self.stop()
+                return [], [f"{self.root}: the watched folder is gone; waiting for it to come back"]
+            return [], [f"{self.root}: the watched folder is back; watching it with {self.start()}"]
+        if self.gone:
+            return [], []
         while True:
             try:
                 self._complete(self.events.get_nowait(), now)
@@ -140,12 +153,14 @@ class Arrivals:
                 problems.append(problem)
                 self.reported.add(path)
         self.complete = {p for p in self.complete if p in self.halves and str(p) not in self.handled}
+        self.by_name = {(p.parent, p.stem): p for p in self.complete}
         return refs, problems
 
     def _complete(self, path: Path, now: float) -> None:
         if _skipped(path, self.root) or str(path) in self.handled:
             return
         self.complete.add(path)
+        self.by_name[(path.parent, path.stem)] = path
         self.seen.pop(path, None)
 
     def _rescan(self, now: float) -> None:
@@ -173,7 +188,7 @@ class Arrivals:
         if role is None:
             return _lone_ref(path), None
         layout, mine, other_folder = role
-        partner = next((p for p in self.complete if p.parent == other_folder and p.stem == path.stem), None)
+        partner = self.by_name.get((other_folder, path.stem))
         if partner is None and mine == "depth" and self._colour_handled(other_folder, path.stem):
             self.handled.add(str(path))  # the pair was scored before a restart
             return None, None
@@ -190,6 +205,7 @@ class Arrivals:
         rgb, depth = (path, partner) if mine == "rgb" else (partner, path)
         if str(rgb) in self.handled:
             return None, None
+        self.handled.add(str(depth))  # not looked at again by the rescans
         return ScanRef(path.stem, layout, rgb, depth), None
 
     def _colour_handled(self, folder: Path, stem: str) -> bool:
@@ -208,6 +224,26 @@ def _skipped(path: Path, root: Path) -> bool:
         or "gt" in path.relative_to(root).parts[:-1]
         or (path.suffix.lower() not in IMAGE_SUFFIXES and path.suffix.lower() not in FILE_SUFFIXES)
     )
+
+
+def read_ahead(refs: list[ScanRef], size: int) -> Iterator[tuple[list[Scan], list[str]]]:
+    """The scans in batches of `size`, decoded, with a line per unreadable file; the next batch is
+    decoded in a thread while the caller scores this one."""
+    batches = [refs[i : i + size] for i in range(0, len(refs), size)]
+    with ThreadPoolExecutor(1, thread_name_prefix="watch-reader") as pool:
+        future = pool.submit(_decode, batches[0]) if batches else None
+        for k in range(len(batches)):
+            decoded = future.result()
+            if k + 1 < len(batches):
+                future = pool.submit(_decode, batches[k + 1])
+            yield decoded
+
+
+def _decode(refs: list[ScanRef]) -> tuple[list[Scan], list[str]]:
+    scans, lines = [], []
+    for _, scan in iter_scans(refs):
+        (lines.append(str(scan)) if isinstance(scan, ScanError) else scans.append(scan))
+    return scans, lines
 
 
 def handled_before(out: Path) -> set[str]:
@@ -262,17 +298,12 @@ class Station:
         self.writer = ResultsWriter(self.folder, results)
         return self.writer
 
-    def score(self, refs: list[ScanRef], problems: list[str]) -> tuple[list[Record], list[str]]:
+    def score(self, scans: list[Scan], problems: list[str]) -> tuple[list[Record], list[str]]:
         """Score and write these scans; the records, and one line per file that could not be scored
-        (unreadable, or one no bundle can score), each also kept in the day's run.json."""
+        (`problems`: unreadable ones, halves without partner; and those no bundle can score), each
+        also kept in the day's run.json."""
         writer = self._open_day()
         lines = list(problems)
-        scans = []
-        for _, scan in iter_scans(refs):
-            if isinstance(scan, ScanError):
-                lines.append(str(scan))
-            else:
-                scans.append(scan)
         refused: list[str] = []
         scans = scorable(scans, self.detectors, refused)
         lines += refused
@@ -284,6 +315,13 @@ class Station:
         elif lines:
             writer.save()
         return records, lines
+
+    def reset(self) -> None:
+        """Drop the open day's files after a failed write (a full disk): the next batch reopens
+        them, and a record cut half-way is dropped then, as after a kill."""
+        if self.writer is not None:
+            self.writer.abandon()
+        self.writer = None
 
     def replace_detectors(self, detectors: list[Judge]) -> None:
         """Score with reloaded bundles from now on; the day's run.json lists every bundle used."""

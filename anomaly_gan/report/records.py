@@ -313,6 +313,16 @@ class ResultsWriter:
             self._csv_file.close()
         self.save()
 
+    def abandon(self) -> None:
+        """Close the files after a failed write, saving nothing more (a full disk): reopening the
+        folder drops a record cut half-way, as after a kill."""
+        for f in (self._jsonl, self._csv_file):
+            try:
+                if f is not None:
+                    f.close()
+            except OSError:
+                pass
+
     def _open_csv(self, components: list[str]) -> None:
         """The CSV's columns follow the first record's components."""
         self._csv_file = (self.folder / TABLE).open("w", encoding="utf-8", newline="")
