@@ -195,3 +195,38 @@ def test_a_full_disk_keeps_the_scans_waiting_and_loses_no_record(
     station.close()
     assert len(records) == 3
     assert len(_records(tmp_path / "out")) == 3
+
+
+def test_a_bundle_replaced_while_watching_is_loaded_again_or_kept_when_broken(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    from anomaly_gan.bundle.store import load_bundle
+    from anomaly_gan.detect.detector import Detector
+    from anomaly_gan.detect.judge import DetectOptions
+    from anomaly_gan.detect.watch import bundle_stamps, reload_if_replaced
+
+    bundle = tmp_path / "sphere-gan"
+    shutil.copytree(tiny_bundle, bundle)
+
+    def load(paths: list[Path]) -> list[Detector]:
+        return [Detector(load_bundle(p), DetectOptions("fast"), torch.device("cpu")) for p in paths]
+
+    detectors = load([bundle])
+    stamps = bundle_stamps(detectors)
+    assert reload_if_replaced(detectors, stamps, load) == (None, stamps, None)
+    meta = json.loads((bundle / "model.json").read_text())
+    meta["calibration"]["fast"]["threshold"] = 123.0
+    time.sleep(0.01)
+    (bundle / "model.json").write_text(json.dumps(meta))
+    fresh, stamps, said = reload_if_replaced(detectors, stamps, load)
+    assert fresh[0].threshold == 123.0 and said == f"{bundle} changed: reloaded"
+    (bundle / "model.json").write_text("{ half written")
+    kept, stamps, said = reload_if_replaced(fresh, stamps, load)
+    assert (
+        kept is None
+        and "changed but cannot be loaded" in said
+        and "still scoring with the bundle loaded before" in said
+    )
+    assert "\n" not in said
