@@ -54,7 +54,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:24px 0 8px}
 table.scans{border-collapse:collapse;width:100%;font-size:13px}
 table.scans th,table.scans td{border-bottom:1px solid #eee;padding:4px 6px;text-align:left;vertical-align:middle}
 table.scans td.num{text-align:right;font-variant-numeric:tabular-nums}
-img.panel{height:96px;cursor:zoom-in} td.file{max-width:220px;word-break:break-all;font-size:12px}
+img.panel{height:96px;cursor:zoom-in} td.file{min-width:180px;max-width:260px;word-break:break-all;font-size:12px}
 .why{display:flex;align-items:center;gap:4px;font-size:11px;white-space:nowrap}
 .why span{width:52px;color:#555} .why i{display:inline-block;height:8px;background:#c62828}
 .why b{font-weight:400;color:#555} .warn{background:#fff4e5;border:1px solid #f0b429;padding:6px 10px}
