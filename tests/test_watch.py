@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from anomaly_gan.detect.watch import Arrivals, WatchSettings
+from anomaly_gan.detect.arrivals import Arrivals, WatchSettings
 from tests.conftest import write_class
 
 SETTINGS = WatchSettings(settle_s=0.5, partner_s=2.0, rescan_s=0.0)

@@ -171,8 +171,8 @@ def watch(
     wait for each other. Records go to OUT/<day>/ (results.jsonl, results.csv, run.json, maps/,
     report.html at the day's end or the stop); a restart scores what arrived meanwhile and nothing twice.
     """
+    from anomaly_gan.detect.arrivals import WatchSettings
     from anomaly_gan.detect.judge import DetectOptions
-    from anomaly_gan.detect.watch import WatchSettings
 
     if not folder.is_dir():
         raise fail(f"{folder}: no such folder to watch")
@@ -216,15 +216,14 @@ def watch(
 
 def _run(folder, detectors, load, out: Path, settings, output: Output, address, on_anomaly: str | None) -> None:
     """The watch loop: wait for scans, score and write them, feed the page and the hook."""
+    from anomaly_gan.detect.arrivals import Arrivals, wait_for_work
     from anomaly_gan.detect.pipeline import models_used
     from anomaly_gan.detect.watch import (
-        Arrivals,
         Station,
         bundle_stamps,
         handled_before,
         read_ahead,
         reload_if_replaced,
-        wait_for_work,
     )
     from anomaly_gan.report.live import LiveState, PortInUse, serve
 
