@@ -25,6 +25,7 @@ GROUPS = {
         "train_speed",
         "train_kinect",
         "detect_memory",
+        "pixel_metrics",
         "line",
         "image_sizes",
         "cuda_kinect",

@@ -58,6 +58,38 @@ def test_pixel_metrics() -> None:
     assert au_pro(np.zeros((1, 4, 4), bool), np.zeros((1, 4, 4))) is None
 
 
+def exhaustive_au_pro(masks, maps, fpr_limit: float = 0.3) -> float:
+    """AU-PRO at every distinct map value: slow, exact, the reference for the fast one."""
+    from scipy import ndimage
+
+    regions = []
+    for mask, amap in zip(masks, maps, strict=True):
+        labelled, count = ndimage.label(mask)
+        regions += [amap[labelled == k] for k in range(1, count + 1)]
+    normal = np.concatenate([amap[~m] for m, amap in zip(masks, maps, strict=True)])
+    thresholds = np.r_[np.inf, np.unique(np.concatenate([amap.ravel() for amap in maps]))[::-1]]
+    fprs = np.array([(normal >= t).mean() for t in thresholds])
+    pros = np.array([np.mean([(r >= t).mean() for r in regions]) for t in thresholds])
+    x = np.r_[fprs[fprs <= fpr_limit], fpr_limit]
+    y = np.r_[pros[fprs <= fpr_limit], np.interp(fpr_limit, fprs, pros)]
+    return float(np.trapezoid(y, x) / fpr_limit)
+
+
+def test_pixel_metrics_match_the_exhaustive_definitions_with_ties() -> None:
+    rng = np.random.default_rng(0)
+    masks = np.zeros((6, 24, 24), bool)
+    for i in range(1, 6):
+        y, x = rng.integers(2, 18, 2)
+        masks[i, y : y + rng.integers(2, 6), x : x + rng.integers(2, 6)] = True
+    maps = np.round(rng.random(masks.shape) + 0.6 * masks, 1).astype(np.float32)  # rounded: many ties
+    assert pixel_auroc(masks, maps) == pytest.approx(roc_auc_score(masks.ravel(), maps.ravel()), abs=1e-12)
+    inside = np.zeros_like(masks)
+    inside[:, 4:20, 4:20] = True
+    inside |= masks
+    assert pixel_auroc(masks, maps, inside) == pytest.approx(roc_auc_score(masks[inside], maps[inside]), abs=1e-12)
+    assert au_pro(masks, maps) == pytest.approx(exhaustive_au_pro(masks, maps), abs=0.005)
+
+
 def write_test_tree(root: Path) -> Path:
     rng = np.random.default_rng(0)
     for i in range(4):

@@ -42,7 +42,7 @@ class PixelTruth:
             else:
                 continue
             self.masks.append(mask)
-            self.maps.append(scored.scan_maps(i, scan.shape)[0])
+            self.maps.append(scored.scan_maps(i, scan.shape)[0].copy())  # not a view holding all three maps
             self.objects.append(object_pixels(scan))
 
     def metrics(self) -> dict[str, float | None]:
