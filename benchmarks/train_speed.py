@@ -1,10 +1,12 @@
 """Where a default training's time goes, and whether a faster one keeps its quality.
 
     python -m benchmarks.train_speed [--classes sphere rectangle] [--objectives gan wgan-gp] [--seeds 0 1]
-                                     [--precisions auto fp32] [--profile 20 [--profile-sizes 64 128]]
+                                     [--precisions auto fp32] [--n-critic 4 --gp-every 4]
+                                     [--profile 20 [--profile-sizes 64 128]]
                                      [--no-quality]
 
-1. Stages: a default bundle per class, objective, seed and precision, trained on the Kinect block
+1. Stages: a default bundle per class, objective, seed and precision (WGANs: with --n-critic and
+   --gp-every, another critic schedule than the default), trained on the Kinect block
    split's training blocks (into /tmp; an existing one is reused), and the wall minutes per stage
    it recorded (data, GAN, encoder, head, calibration, export).
 2. Quality, on validation blocks only (never the test blocks): fast mode, the bundle's 75 held-out
@@ -17,7 +19,8 @@
    the simulator alone is timed beside, and each stage's minutes projected to its default steps.
 
 Each training measured is kept in reports/kinect/train_speed.json (the bundles in /tmp are not), and
-reports/kinect/train_speed.md is rendered from all of it, old (fp32) beside new (bf16); with
+reports/kinect/train_speed.md is rendered from all of it, old beside new (fp32 beside bf16; the
+WGAN-GP's former critic schedule beside the current default); with
 --profile also train_speed_profile.md (`--profile 15 --classes`, with no class: only the profile).
 """
 
@@ -43,6 +46,7 @@ from anomaly_gan.precision import resolve_precision
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import class_folder, load_training_data
 from anomaly_gan.train.head import build_head, defective_batch, train_head
+from anomaly_gan.train.objective_settings import DEFAULT_SETTINGS, ObjectiveSettings, with_switches
 from anomaly_gan.train.run import train
 from anomaly_gan.train.trainer import build_state, train_encoder, train_gan
 from benchmarks.protocol import (
@@ -70,10 +74,20 @@ class Run:
     objective: str
     seed: int
     precision: str  # as asked: auto resolves to bf16 where the CPU computes it natively
+    n_critic: int | None = None  # WGANs: critic updates per generator update; None = the default
+    gp_every: int | None = None  # wgan-gp: the penalty on every N-th critic update; None = the default
+
+    @property
+    def settings(self) -> ObjectiveSettings:
+        return with_switches(self.objective, n_critic=self.n_critic, gp_every=self.gp_every)
 
     @property
     def folder(self) -> Path:
-        return SCRATCH / f"{self.precision}-seed{self.seed}"  # holds <shape>-<objective>/
+        """Holds <shape>-<objective>/; a WGAN's folder names its critic schedule, so that a bundle
+        trained before a default changed is not taken for one of the new default."""
+        s = self.settings
+        critic = f"-critic{s.n_critic}-gp{s.gp_every}" if self.objective.startswith("wgan") else ""
+        return SCRATCH / f"{self.precision}-seed{self.seed}{critic}"
 
     @property
     def config(self) -> TrainConfig:
@@ -85,6 +99,7 @@ class Run:
             seed=self.seed,
             precision=self.precision,
             device="cpu",
+            objective_settings=self.settings,
         )
 
     @property
@@ -115,10 +130,16 @@ class Measured:
     cross_class: float | None
     tpr: float | None
     note: str = ""
+    n_critic: int = 1  # critic updates per generator update, as trained
+    gp_every: int = 1  # wgan-gp: the penalty on every N-th critic update
 
     @property
-    def key(self) -> tuple[str, str, int, str]:
-        return self.shape, self.objective, self.seed, self.precision
+    def key(self) -> tuple[str, str, int, str, int, int]:
+        return self.shape, self.objective, self.seed, self.precision, self.n_critic, self.gp_every
+
+    @property
+    def critic(self) -> str:
+        return f"{self.n_critic}" + (f", penalty on every {self.gp_every}" if self.gp_every > 1 else "")
 
 
 def read_ledger() -> dict[tuple, Measured]:
@@ -236,10 +257,49 @@ def _profile_report(args: argparse.Namespace, root: Path) -> None:
     report.add("")
 
 
+FORMER_CRITIC = {"n_critic": 5, "gp_every": 1}  # wgan-gp's schedule before the lazy penalty
+
+
+def _critic_report(steps: int, root: Path) -> None:
+    """reports/kinect/train_speed_critic.md: a sphere `wgan-gp` GAN step under the former and the
+    current critic schedule, alternated three times in one process (the host's speed drifts)."""
+    schedules = {"5 critic updates, each penalised (former)": FORMER_CRITIC, "today's default": {}}
+    seconds: dict[str, list[float]] = defaultdict(list)
+    for _ in range(3):
+        for name, switches in schedules.items():
+            config = TrainConfig(
+                name="sphere",
+                objective="wgan-gp",
+                data=root,
+                precision=resolve_precision("auto", CPU),
+                device="cpu",
+                objective_settings=with_switches("wgan-gp", **switches),
+                steps=steps + 5,
+            )
+            data = load_training_data(config.data_stage, class_folder(config))
+            objective = config.build_objective()
+            state = build_state(config, config.net_config(objective.critic_norm), objective, CPU)
+            rows = train_gan(config.gan_stage, objective, state, config.channel_set.pick(data.train).contiguous())
+            seconds[name] += [row["seconds"] for i, row in enumerate(rows) if i >= 5]  # after warm-up
+    report = Report(ROOT / "reports" / "kinect" / "train_speed_critic.md")
+    report.add(
+        "# The `wgan-gp` critic schedule: one GAN step, former against current, in one run\n",
+        f"Machine: {machine()}; sphere, batch 64, {resolve_precision('auto', CPU)}; {steps} steps after 5 of warm-up, "
+        f"three times each, alternated. `python -m benchmarks train_speed --critic-steps {steps} --classes`.\n",
+        "| schedule | median ms per GAN step | GAN stage at 600 steps, min |",
+        "|---|---|---|",
+    )
+    for name, values in seconds.items():
+        median = float(np.median(values))
+        report.add(f"| {name} | {1000 * median:.0f} | {median * 600 / 60:.2f} |")
+    report.add("")
+
+
 def measure(run: Run, train_root: Path, with_quality: bool) -> Measured:
     folder = run.train()
     training = read_meta(folder).training
     figures = quality(folder, run.shape, train_root) if with_quality else (None, None, None)
+    settings = training.config.get("objective_settings") or DEFAULT_SETTINGS[run.objective].to_dict()
     return Measured(
         run.shape,
         run.objective,
@@ -248,6 +308,8 @@ def measure(run: Run, train_root: Path, with_quality: bool) -> Measured:
         {s: round(training.stages.get(s, 0.0) / 60, 2) for s in STAGES},
         round(training.minutes, 1),
         *(None if v is None else round(v, 3) for v in figures),
+        n_critic=settings["n_critic"],
+        gp_every=settings.get("gp_every", 1),
     )
 
 
@@ -256,7 +318,8 @@ def _cell(value: float | None) -> str:
 
 
 def _render(ledger: dict[tuple, Measured]) -> None:
-    """The whole table from the ledger, and old (fp32) beside new (bf16) where both were measured."""
+    """The whole table from the ledger, and old beside new (fp32 / bf16, former / current critic)
+    where both were measured."""
     report = Report(ROOT / "reports" / "kinect" / "train_speed.md")
     report.add(
         "# Training speed and quality: Kinect block split\n",
@@ -270,32 +333,44 @@ def _render(ledger: dict[tuple, Measured]) -> None:
     )
     report.add(
         "## Minutes per stage and validation quality\n",
-        "| class | objective | seed | precision | " + " | ".join(STAGES) + " | total min | injected AUROC "
+        "Critic: critic updates per generator update (`gan`: 1), and for `wgan-gp` how often the gradient "
+        "penalty is applied (every update unless stated).\n",
+        "| class | objective | critic | seed | precision | " + " | ".join(STAGES) + " | total min | injected AUROC "
         "| cross-class AUROC | TPR | note |",
-        "|---" * (9 + len(STAGES)) + "|",
+        "|---" * (10 + len(STAGES)) + "|",
     )
     for m in sorted(ledger.values(), key=lambda m: m.key):
         report.add(
-            f"| {m.shape} | {m.objective} | {m.seed} | {m.precision} | "
+            f"| {m.shape} | {m.objective} | {m.critic} | {m.seed} | {m.precision} | "
             + " | ".join(f"{m.stages[s]:.2f}" for s in STAGES)
             + f" | {m.minutes:.1f} | "
             + " | ".join(_cell(v) for v in (m.injected, m.cross_class, m.tpr))
             + f" | {m.note} |"
         )
     report.add(
-        "\n## Old (fp32) and new (bf16) side by side\n",
-        "| class | objective | seed | minutes old / new | injected AUROC old / new | cross-class AUROC old / new "
-        "| TPR old / new |",
-        "|---|---|---|---|---|---|---|",
+        "\n## Old and new side by side\n",
+        "Old: fp32 (before bf16), or `wgan-gp` with its former critic schedule (5 updates, the penalty on each); "
+        "new: bf16 with today's defaults. fp32 and bf16 were timed on the same day, the two critic schedules "
+        "were not (see the notes): their GAN steps timed in one run are in train_speed_critic.md.\n",
+        "| class | objective | seed | old | minutes old / new | injected AUROC old / new "
+        "| cross-class AUROC old / new | TPR old / new |",
+        "|---|---|---|---|---|---|---|---|",
     )
-    for (shape, objective, seed, precision), new in sorted(ledger.items()):
-        old = ledger.get((shape, objective, seed, "fp32"))
-        if precision == "bf16" and old:
-            report.add(
-                f"| {shape} | {objective} | {seed} | {old.minutes:.1f} / {new.minutes:.1f} | "
-                f"{_cell(old.injected)} / {_cell(new.injected)} | "
-                f"{_cell(old.cross_class)} / {_cell(new.cross_class)} | {_cell(old.tpr)} / {_cell(new.tpr)} |"
-            )
+    for new in sorted(ledger.values(), key=lambda m: m.key):
+        current = DEFAULT_SETTINGS[new.objective]
+        if new.precision != "bf16" or (new.n_critic, new.gp_every) != (current.n_critic, current.gp_every):
+            continue
+        olds = {"fp32": new.key[:3] + ("fp32",) + new.key[4:]}
+        if new.objective == "wgan-gp":
+            olds["critic 5, penalty on each"] = new.key[:4] + (5, 1)
+        for label, key in olds.items():
+            old = ledger.get(key)
+            if old and old is not new:
+                report.add(
+                    f"| {new.shape} | {new.objective} | {new.seed} | {label} | {old.minutes:.1f} / {new.minutes:.1f} | "
+                    f"{_cell(old.injected)} / {_cell(new.injected)} | "
+                    f"{_cell(old.cross_class)} / {_cell(new.cross_class)} | {_cell(old.tpr)} / {_cell(new.tpr)} |"
+                )
     report.add("")
 
 
@@ -307,8 +382,13 @@ def main() -> None:
     parser.add_argument("--objectives", nargs="+", default=["gan", "wgan-gp"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--precisions", nargs="+", default=["auto"], help="auto, bf16 and/or fp32")
+    parser.add_argument("--n-critic", type=int, help="WGANs: critic updates per generator update (default: theirs)")
+    parser.add_argument("--gp-every", type=int, help="wgan-gp: the penalty on every N-th critic update (default: its)")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="also profile N GAN and head steps")
     parser.add_argument("--profile-sizes", type=int, nargs="+", default=[64], help="network sizes to profile at")
+    parser.add_argument(
+        "--critic-steps", type=int, default=0, metavar="N", help="also time N wgan-gp steps, former and current critic"
+    )
     parser.add_argument("--only-trained", action="store_true", help="skip the runs not trained yet")
     parser.add_argument("--no-quality", action="store_true", help="stage minutes only")
     parser.add_argument("--note", default="", help="kept with the rows measured now (e.g. what else ran)")
@@ -316,6 +396,8 @@ def main() -> None:
     roots = block_split(KINECT, SPLIT)
     if args.profile:
         _profile_report(args, roots["train"])
+    if args.critic_steps:
+        _critic_report(args.critic_steps, roots["train"])
     if not args.classes:
         return
     ledger = read_ledger()
@@ -323,7 +405,16 @@ def main() -> None:
         for objective in args.objectives:
             for seed in args.seeds:
                 for precision in args.precisions:
-                    run = Run(shape, objective, seed, precision)
+                    wgan = objective.startswith("wgan")
+                    gp = objective == "wgan-gp"
+                    run = Run(
+                        shape,
+                        objective,
+                        seed,
+                        precision,
+                        args.n_critic if wgan else None,
+                        args.gp_every if gp else None,
+                    )
                     if args.only_trained and not run.trained:
                         continue
                     measured = replace(measure(run, roots["train"], not args.no_quality), note=args.note)

@@ -15,6 +15,7 @@ from anomaly_gan.cli import app
 from anomaly_gan.data.tensor import DepthScale
 from anomaly_gan.models.dcgan import Critic, Encoder, Generator
 from anomaly_gan.train.data import TrainingError, block_split
+from anomaly_gan.train.objective_settings import DEFAULT_SETTINGS, with_switches
 from anomaly_gan.train.run import TrainingInterrupted, train
 from tests.conftest import cli_train, tiny_config, write_class
 
@@ -121,6 +122,27 @@ def test_resume_continues_bit_for_bit(tmp_path: Path, precision: str) -> None:
     a, b = load_bundle(straight), load_bundle(resumed)
     for key, value in a.generator.state_dict().items():
         torch.testing.assert_close(value, b.generator.state_dict()[key], rtol=0, atol=0)
+
+
+def test_a_run_begun_before_a_switch_existed_resumes_with_its_neutral_value(tmp_path: Path) -> None:
+    write_class(tmp_path / "data")
+    config = tiny_config(tmp_path, objective="wgan-gp", steps=4, encoder_steps=2)
+
+    def interrupt_at_2(phase: str, total: int, row: dict) -> None:
+        if phase == "gan" and row["step"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted):
+        train(config, interrupt_at_2)
+    checkpoint = config.bundle_dir / "checkpoint.pt"
+    payload = torch.load(checkpoint, weights_only=True)
+    del payload["extra"]["config"]["objective_settings"]["gp_every"]  # as an older version recorded it
+    torch.save(payload, checkpoint)
+    if DEFAULT_SETTINGS["wgan-gp"].gp_every != 1:  # the run penalised every update: so must its resumption
+        with pytest.raises(TrainingError, match="objective_settings"):
+            train(config, lambda *a: None, resume=True)
+    old = replace(config, objective_settings=with_switches("wgan-gp", gp_every=1))
+    assert train(old, lambda *a: None, resume=True).path == config.bundle_dir
 
 
 def test_every_objective_trains_a_bundle(tmp_path: Path) -> None:

@@ -134,7 +134,9 @@ def train(
     n_critic: Annotated[
         int | None,
         typer.Option(
-            min=1, help=f"WGANs: critic updates per generator update (default: {DEFAULT_SETTINGS['wgan-gp'].n_critic})."
+            min=1,
+            help="WGANs: critic updates per generator update (default: "
+            f"wgan-gp {DEFAULT_SETTINGS['wgan-gp'].n_critic}, wgan-clip {DEFAULT_SETTINGS['wgan-clip'].n_critic}).",
         ),
     ] = None,
     clip: Annotated[
@@ -145,6 +147,14 @@ def train(
         float | None,
         typer.Option(
             min=0.0, help=f"wgan-gp: gradient-penalty weight (default: {DEFAULT_SETTINGS['wgan-gp'].gp_weight:g})."
+        ),
+    ] = None,
+    gp_every: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="wgan-gp: the penalty on every N-th critic update only, N times as heavy "
+            f"(default: {DEFAULT_SETTINGS['wgan-gp'].gp_every}).",
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = DEFAULTS.device,
@@ -172,6 +182,7 @@ def train(
             n_critic=n_critic,
             clip=clip,
             gp_weight=gp_weight,
+            gp_every=gp_every,
         )
     except ValueError as e:
         raise fail(str(e)) from None

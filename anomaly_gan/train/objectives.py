@@ -32,7 +32,10 @@ class Objective:
     def n_critic(self) -> int:
         return self.settings.n_critic
 
-    def critic_loss(self, critic: CriticFn, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, Stats]:
+    def critic_loss(
+        self, critic: CriticFn, real: torch.Tensor, fake: torch.Tensor, update: int = 0
+    ) -> tuple[torch.Tensor, Stats]:
+        """`update`: this critic update's index since training began (for a penalty on some only)."""
         raise NotImplementedError
 
     def generator_loss(self, critic: CriticFn, fake: torch.Tensor) -> tuple[torch.Tensor, Stats]:
@@ -71,7 +74,7 @@ class GAN(Objective):
     default_steps = DEFAULT_STEPS[name]
     DEFAULTS = DEFAULT_SETTINGS[name]
 
-    def critic_loss(self, critic, real, fake):
+    def critic_loss(self, critic, real, fake, update=0):
         # update D: maximise log D(x) + log(1 - D(G(z)))
         real_score, fake_score = critic(real)[0], critic(fake)[0]
         target = torch.full_like(real_score, self.settings.smooth)
@@ -94,7 +97,7 @@ class LSGAN(Objective):
     default_steps = DEFAULT_STEPS[name]
     DEFAULTS = DEFAULT_SETTINGS[name]
 
-    def critic_loss(self, critic, real, fake):
+    def critic_loss(self, critic, real, fake, update=0):
         # update D: minimise (D(x) - 1)^2 + (D(G(z)) + 1)^2
         real_score, fake_score = critic(real)[0], critic(fake)[0]
         loss = 0.5 * ((real_score - 1) ** 2).mean() + 0.5 * ((fake_score + 1) ** 2).mean()
@@ -130,7 +133,7 @@ class WGANClip(Objective):
     default_steps = DEFAULT_STEPS[name]
     DEFAULTS = DEFAULT_SETTINGS[name]
 
-    def critic_loss(self, critic, real, fake):
+    def critic_loss(self, critic, real, fake, update=0):
         return wasserstein_critic_loss(critic, real, fake)
 
     def generator_loss(self, critic, fake):
@@ -149,7 +152,9 @@ class WGANGP(Objective):
     the critic and the Wasserstein estimate turns negative (seen on the half-rings toy).
     The penalty is an expectation over interpolates; estimating it on the first `gp_samples`
     pairs of the (randomly drawn) batch keeps it unbiased and makes the double backward, the
-    dearest part of a critic step, 4x cheaper at batch 64.
+    dearest part of a critic step, 4x cheaper at batch 64. With `gp_every` N > 1 it is applied on
+    every N-th critic update only, N times as heavy (lazy regularisation, as StyleGAN2 does with
+    R1): the last update of each cycle, so that the logged row, the generator step's last, has it.
     """
 
     name = "wgan-gp"
@@ -157,12 +162,14 @@ class WGANGP(Objective):
     default_steps = DEFAULT_STEPS[name]
     DEFAULTS = DEFAULT_SETTINGS[name]
 
-    def critic_loss(self, critic, real, fake):
+    def critic_loss(self, critic, real, fake, update=0):
         # update D: maximise D(x) - D(G(z)) - lambda (||grad D(x_hat)|| - 1)^2
         loss, stats = wasserstein_critic_loss(critic, real, fake)
-        n = self.settings.gp_samples
-        gp = gradient_penalty(critic, real[:n], fake[:n])
-        return loss + self.settings.gp_weight * gp, stats | {"gradient_penalty": gp.item()}
+        s = self.settings
+        if (update + 1) % s.gp_every:
+            return loss, stats
+        gp = gradient_penalty(critic, real[: s.gp_samples], fake[: s.gp_samples])
+        return loss + s.gp_every * s.gp_weight * gp, stats | {"gradient_penalty": gp.item()}
 
     def generator_loss(self, critic, fake):
         return wasserstein_generator_loss(critic, fake)

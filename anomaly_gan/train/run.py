@@ -25,7 +25,7 @@ from anomaly_gan.train.config import CalibrationStage, TrainConfig
 from anomaly_gan.train.data import TrainingData, TrainingError, class_folder, load_training_data
 from anomaly_gan.train.head import build_head, train_head
 from anomaly_gan.train.monitor import TrainLog, save_gif, save_interpolation, save_plots, save_samples
-from anomaly_gan.train.objective_settings import DEFAULT_STEPS
+from anomaly_gan.train.objective_settings import DEFAULT_STEPS, NEUTRAL_SWITCHES
 from anomaly_gan.train.objectives import Objective
 from anomaly_gan.train.replicas import any_rank, gather, weights_digest
 from anomaly_gan.train.stopping import StopNow, stop_at_step_boundary
@@ -78,7 +78,9 @@ def prepare_bundle_dir(config: TrainConfig, resume: bool, force: bool) -> Path:
 
 
 def _check_resumable(config: TrainConfig, state: TrainState) -> None:
-    saved, now = state.extra.get("config", {}), config.to_dict()
+    saved, now = dict(state.extra.get("config", {})), config.to_dict()
+    if "objective_settings" in saved:  # a switch added since the run began: the run had its neutral value
+        saved["objective_settings"] = NEUTRAL_SWITCHES | saved["objective_settings"]
     changed = [k for k in RESUME_KEYS if k in saved and saved[k] != now[k]]
     if changed:
         raise TrainingError(f"cannot resume with different {', '.join(changed)} than the interrupted run")

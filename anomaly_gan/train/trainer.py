@@ -191,12 +191,12 @@ def gan_step(
     device = next(generator.parameters()).device
     row: dict[str, float] = {}
     if objective.update_critic(step):
-        for _ in range(objective.n_critic):
+        for i in range(objective.n_critic):
             real = real_batch()
             with torch.no_grad(), autocast(device, precision):
                 fake = generator(noise())
             with autocast(device, precision):
-                d_loss, row = objective.critic_loss(view, real, fake.float())
+                d_loss, row = objective.critic_loss(view, real, fake.float(), step * objective.n_critic + i)
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             average_gradients(critic)
