@@ -264,22 +264,17 @@ def _critic_report(steps: int, root: Path) -> None:
     """reports/kinect/train_speed_critic.md: a sphere `wgan-gp` GAN step under the former and the
     current critic schedule, alternated three times in one process (the host's speed drifts)."""
     schedules = {"5 critic updates, each penalised (former)": FORMER_CRITIC, "today's default": {}}
+    base = TrainConfig(
+        name="sphere", objective="wgan-gp", data=root, precision=resolve_precision("auto", CPU), device="cpu"
+    )
+    scans = base.channel_set.pick(load_training_data(base.data_stage, class_folder(base)).train).contiguous()
     seconds: dict[str, list[float]] = defaultdict(list)
     for _ in range(3):
         for name, switches in schedules.items():
-            config = TrainConfig(
-                name="sphere",
-                objective="wgan-gp",
-                data=root,
-                precision=resolve_precision("auto", CPU),
-                device="cpu",
-                objective_settings=with_switches("wgan-gp", **switches),
-                steps=steps + 5,
-            )
-            data = load_training_data(config.data_stage, class_folder(config))
+            config = replace(base, objective_settings=with_switches("wgan-gp", **switches), steps=steps + 5)
             objective = config.build_objective()
             state = build_state(config, config.net_config(objective.critic_norm), objective, CPU)
-            rows = train_gan(config.gan_stage, objective, state, config.channel_set.pick(data.train).contiguous())
+            rows = train_gan(config.gan_stage, objective, state, scans)
             seconds[name] += [row["seconds"] for i, row in enumerate(rows) if i >= 5]  # after warm-up
     report = Report(ROOT / "reports" / "kinect" / "train_speed_critic.md")
     report.add(
@@ -299,7 +294,7 @@ def measure(run: Run, train_root: Path, with_quality: bool) -> Measured:
     folder = run.train()
     training = read_meta(folder).training
     figures = quality(folder, run.shape, train_root) if with_quality else (None, None, None)
-    settings = training.config.get("objective_settings") or DEFAULT_SETTINGS[run.objective].to_dict()
+    settings = training.config["objective_settings"]
     return Measured(
         run.shape,
         run.objective,
@@ -309,7 +304,7 @@ def measure(run: Run, train_root: Path, with_quality: bool) -> Measured:
         round(training.minutes, 1),
         *(None if v is None else round(v, 3) for v in figures),
         n_critic=settings["n_critic"],
-        gp_every=settings.get("gp_every", 1),
+        gp_every=settings.get("gp_every", 1),  # bundles trained before the switch existed
     )
 
 
