@@ -29,7 +29,9 @@ from anomaly_gan.detect.detector import Detector
 from anomaly_gan.detect.judge import ScanScores
 from anomaly_gan.fsutil import atomic_write_text
 from anomaly_gan.train.config import TrainConfig
+from anomaly_gan.train.objectives import Objective
 from anomaly_gan.train.run import train
+from anomaly_gan.train.trainer import TrainState, build_state
 
 ROOT = Path(__file__).resolve().parents[1]  # the project
 REPORTS = ROOT / "reports"
@@ -140,6 +142,13 @@ def train_bundle(name: str, objective: str, data: Path, out: Path, **overrides) 
     if not (folder / "model.json").exists():
         folder = train(config, lambda *a: None, force=True).path
     return folder, read_meta(folder).training.minutes
+
+
+def untrained_state(config: TrainConfig, device: torch.device) -> tuple[Objective, TrainState]:
+    """The objective and fresh networks and optimisers a training with `config` starts from: the
+    step-time probes run train_gan / train_encoder on them."""
+    objective = config.build_objective()
+    return objective, build_state(config, config.net_config(objective.critic_norm), objective, device)
 
 
 def timed_score(detector: Detector, scans: list) -> tuple[ScanScores, float]:

@@ -22,22 +22,21 @@ from anomaly_gan.precision import resolve_precision
 from anomaly_gan.train.config import TrainConfig
 from anomaly_gan.train.data import load_training_data
 from anomaly_gan.train.objectives import OBJECTIVES
-from anomaly_gan.train.trainer import build_state, train_encoder, train_gan
-from benchmarks.protocol import KINECT, MODELS, ROOT, SPLIT, Report, block_split, machine
+from anomaly_gan.train.trainer import train_encoder, train_gan
+from benchmarks.protocol import KINECT, MODELS, ROOT, SPLIT, Report, block_split, machine, untrained_state
 
 WARM_UP = 3
 
 
 def probe(config: TrainConfig, x: torch.Tensor, steps: int) -> tuple[float, float, float]:
     """Seconds per GAN step, real images the critic sees per second, seconds per encoder step."""
-    objective = config.build_objective()
     probe_config = replace(
         config,
         steps=WARM_UP + steps,
         encoder_steps=WARM_UP + steps,
         precision=resolve_precision(config.precision, x.device),
     )
-    state = build_state(probe_config, probe_config.net_config(objective.critic_norm), objective, x.device)
+    objective, state = untrained_state(probe_config, x.device)
     gan = [row["seconds"] for row in train_gan(probe_config.gan_stage, objective, state, x)][WARM_UP:]
     critic_updates = sum(objective.n_critic for s in range(WARM_UP, WARM_UP + steps) if objective.update_critic(s))
     encoder = [row["seconds"] for row in train_encoder(probe_config.encoder_stage, state, x)][WARM_UP:]

@@ -48,7 +48,7 @@ from anomaly_gan.train.data import class_folder, load_training_data
 from anomaly_gan.train.head import build_head, defective_batch, train_head
 from anomaly_gan.train.objective_settings import DEFAULT_SETTINGS, ObjectiveSettings, with_switches
 from anomaly_gan.train.run import train
-from anomaly_gan.train.trainer import build_state, train_encoder, train_gan
+from anomaly_gan.train.trainer import train_encoder, train_gan
 from benchmarks.protocol import (
     KINECT,
     ROOT,
@@ -60,6 +60,7 @@ from benchmarks.protocol import (
     machine,
     other_classes,
     scratch,
+    untrained_state,
     validation_of,
 )
 
@@ -171,8 +172,7 @@ def profile_steps(steps: int, precision: str, root: Path, size: int) -> dict[str
     defaults = {"GAN": config.total_steps, "encoder": config.encoder_steps, "head": config.head_steps}
     config = replace(config, steps=steps + 3, encoder_steps=steps + 3, head_steps=steps + 3)
     data = load_training_data(config.data_stage, class_folder(config))
-    objective = config.build_objective()
-    state = build_state(config, config.net_config(objective.critic_norm), objective, CPU)
+    objective, state = untrained_state(config, CPU)
     x = config.channel_set.pick(data.train).contiguous()
     head = build_head(config.head_stage, CPU)
     loops = {
@@ -272,8 +272,7 @@ def _critic_report(steps: int, root: Path) -> None:
     for _ in range(3):
         for name, switches in schedules.items():
             config = replace(base, objective_settings=with_switches("wgan-gp", **switches), steps=steps + 5)
-            objective = config.build_objective()
-            state = build_state(config, config.net_config(objective.critic_norm), objective, CPU)
+            objective, state = untrained_state(config, CPU)
             rows = train_gan(config.gan_stage, objective, state, scans)
             seconds[name] += [row["seconds"] for i, row in enumerate(rows) if i >= 5]  # after warm-up
     report = Report(ROOT / "reports" / "kinect" / "train_speed_critic.md")
